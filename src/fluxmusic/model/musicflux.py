@@ -1,0 +1,94 @@
+"""MusicFlux: the FluxMusic MMDiT velocity network."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from fluxmusic.config import MusicFluxConfig
+from fluxmusic.model.blocks import DoubleStreamBlock, SingleStreamBlock
+from fluxmusic.model.layers import LastLayer, MLPEmbedder, timestep_embedding
+from fluxmusic.model.rope import rope_table
+
+
+class MusicFlux(nn.Module):
+    """Flux-style MMDiT predicting the rectified-flow velocity of packed audio-latent tokens.
+
+    Parameter names and the forward signature match the reference implementation, so released
+    checkpoints load with ``load_state_dict(strict=True)``.
+
+    Args:
+        config: Transformer hyper-parameters, e.g. ``PRESETS["small"]``.
+
+    Shapes:
+        x: (B, Lx, in_channels) packed latent tokens; img_ids: (B, Lx, 3);
+        txt: (B, Lc, context_in_dim); txt_ids: (B, Lc, 3); t: (B,) in [0, 1]; y: (B, vec_in_dim)
+        -> velocity (B, Lx, in_channels).
+    """
+
+    def __init__(self, config: MusicFluxConfig) -> None:
+        super().__init__()
+        self.config = config
+        hidden, heads, mlp = config.hidden_size, config.num_heads, config.mlp_hidden_dim
+        self.in_channels = self.out_channels = config.in_channels
+        self.img_in = nn.Linear(config.in_channels, hidden, bias=True)
+        self.time_in = MLPEmbedder(256, hidden)
+        self.vector_in = MLPEmbedder(config.vec_in_dim, hidden)
+        self.txt_in = nn.Linear(config.context_in_dim, hidden)
+        self.double_blocks = nn.ModuleList(
+            DoubleStreamBlock(hidden, heads, mlp, config.qkv_bias) for _ in range(config.depth)
+        )
+        self.single_blocks = nn.ModuleList(
+            SingleStreamBlock(hidden, heads, mlp) for _ in range(config.depth_single_blocks)
+        )
+        self.final_layer = LastLayer(hidden, self.out_channels)
+        self.gradient_checkpointing = False
+
+    def rope(self, txt_ids: Tensor, img_ids: Tensor) -> Tensor:
+        """Rotary table for the joint [txt; img] sequence; compute once and pass to ``forward``.
+
+        Shapes:
+            txt_ids: (B, Lc, 3), img_ids: (B, Lx, 3) -> (B, 1, Lc + Lx, head_dim // 2, 2).
+        """
+        return rope_table(torch.cat((txt_ids, img_ids), dim=1), self.config.axes_dim, self.config.theta)
+
+    def forward(
+        self,
+        x: Tensor,
+        img_ids: Tensor,
+        txt: Tensor,
+        txt_ids: Tensor,
+        t: Tensor,
+        y: Tensor,
+        rope: Tensor | None = None,
+    ) -> Tensor:
+        """Predict the velocity ``eps - x0`` at time ``t``.
+
+        ``rope`` is an optional precomputed ``self.rope(txt_ids, img_ids)``; samplers pass it so the
+        table is built once per run rather than once per call.
+        """
+        if x.ndim != 3 or txt.ndim != 3:
+            raise ValueError(
+                f"x and txt must be (B, L, C) tensors, got {tuple(x.shape)} and {tuple(txt.shape)}"
+            )
+        if rope is None:
+            rope = self.rope(txt_ids, img_ids)
+        img = self.img_in(x)
+        vec = self.time_in(timestep_embedding(t, 256).to(img.dtype)) + self.vector_in(y)
+        txt = self.txt_in(txt)
+        for block in self.double_blocks:
+            img, txt = self._run(block, img, txt, vec, rope)
+        seq = torch.cat((txt, img), dim=1)
+        for block in self.single_blocks:
+            seq = self._run(block, seq, vec, rope)
+        return self.final_layer(seq[:, txt.shape[1] :], vec)
+
+    def _run(self, block: nn.Module, *args: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        if self.gradient_checkpointing and self.training:
+            return torch.utils.checkpoint.checkpoint(block, *args, use_reentrant=False)
+        return block(*args)
+
+    @property
+    def num_parameters(self) -> int:
+        """Total parameter count."""
+        return sum(p.numel() for p in self.parameters())
