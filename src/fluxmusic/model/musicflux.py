@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -51,6 +53,26 @@ class MusicFlux(nn.Module):
             txt_ids: (B, Lc, 3), img_ids: (B, Lx, 3) -> (B, 1, Lc + Lx, head_dim // 2, 2).
         """
         return rope_table(torch.cat((txt_ids, img_ids), dim=1), self.config.axes_dim, self.config.theta)
+
+    def bind(
+        self, img_ids: Tensor, txt: Tensor, txt_ids: Tensor, y: Tensor
+    ) -> Callable[[Tensor, Tensor], Tensor]:
+        """A velocity function ``(x, t) -> v`` with the conditioning and the rotary table fixed.
+
+        The rotary table is computed once here (once per sampling run), and shared across the batch
+        when every row has the same positions.
+
+        Shapes:
+            img_ids: (B, Lx, 3), txt: (B, Lc, context_in_dim), txt_ids: (B, Lc, 3), y: (B, vec_in_dim);
+            returned fn: x (B, Lx, in_channels), t (B,) -> (B, Lx, in_channels).
+        """
+        shared = bool((img_ids == img_ids[:1]).all() and (txt_ids == txt_ids[:1]).all())
+        rope = self.rope(txt_ids[:1], img_ids[:1]) if shared else self.rope(txt_ids, img_ids)
+
+        def velocity(x: Tensor, t: Tensor) -> Tensor:
+            return self(x, img_ids, txt, txt_ids, t, y, rope=rope)
+
+        return velocity
 
     def forward(
         self,

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from fluxmusic.flow import EVALS_PER_STEP, SAMPLERS, classifier_free_guidance, sample, time_grid
+from fluxmusic.model import pack, unpack
+
+
+def test_euler_exact_on_constant_field() -> None:
+    x1 = torch.randn(3, 5, dtype=torch.float64)
+    v = torch.randn(3, 5, dtype=torch.float64)
+    out = sample(lambda x, t: v.expand_as(x), x1, steps=7, method="euler")
+    torch.testing.assert_close(out, x1 - v, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("shift", [1.0, 3.0])
+def test_heun_exact_on_field_linear_in_t(shift: float) -> None:
+    # dx/dt = a + b t  =>  x(0) = x(1) - a - b / 2
+    a, b = torch.randn(4, 6, dtype=torch.float64), torch.randn(4, 6, dtype=torch.float64)
+    x1 = torch.randn(4, 6, dtype=torch.float64)
+
+    def field(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return a + b * t.to(torch.float64)[:, None]
+
+    out = sample(field, x1, steps=5, method="heun", shift=shift)
+    torch.testing.assert_close(out, x1 - a - b / 2, atol=1e-6, rtol=0)
+
+
+def _smooth_field(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    # dx/dt = -x * cos(3 t) + sin(t)  (smooth, non-linear in t)
+    tt = t.to(torch.float64)[:, None]
+    return -x * torch.cos(3 * tt) + torch.sin(tt)
+
+
+@pytest.mark.parametrize("method,order", [("euler", 1), ("heun", 2), ("midpoint", 2)])
+def test_convergence_order(method: str, order: int) -> None:
+    x1 = torch.linspace(-2, 2, 8, dtype=torch.float64)[None].repeat(2, 1)
+    fine = sample(_smooth_field, x1, steps=4096, method="heun")
+    errors = [
+        (sample(_smooth_field, x1, steps=n, method=method) - fine).abs().max().item() for n in (64, 128, 256)
+    ]
+    rates = [math.log2(errors[i] / errors[i + 1]) for i in range(2)]
+    for rate in rates:
+        assert abs(rate - order) < 0.25, (method, errors, rates)
+
+
+def test_time_grid_uniform_and_shifted() -> None:
+    grid = time_grid(4)
+    assert grid.tolist() == [1.0, 0.75, 0.5, 0.25, 0.0]
+    shifted = time_grid(4, shift=3.0)
+    assert shifted[0] == 1.0 and shifted[-1] == 0.0
+    assert (shifted[1:-1] > grid[1:-1]).all()
+    assert (shifted[:-1] > shifted[1:]).all()
+
+
+def test_evaluations_per_step() -> None:
+    calls = {m: 0 for m in SAMPLERS}
+    for method in SAMPLERS:
+
+        def field(x: torch.Tensor, t: torch.Tensor, m: str = method) -> torch.Tensor:
+            calls[m] += 1
+            return x
+
+        sample(field, torch.ones(1, 2), steps=3, method=method)
+        assert calls[method] == 3 * EVALS_PER_STEP[method]
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="unknown sampler"):
+        sample(lambda x, t: x, torch.ones(1, 1), method="rk45")
+    with pytest.raises(ValueError, match="steps"):
+        sample(lambda x, t: x, torch.ones(1, 1), steps=0)
+    with pytest.raises(ValueError, match="finite"):
+        classifier_free_guidance(lambda x, t: x, float("nan"))
+
+
+def test_guidance_is_one_batched_call() -> None:
+    seen = []
+
+    def batched(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        seen.append(x.shape[0])
+        cond = torch.full_like(x[: len(x) // 2], 2.0)
+        uncond = torch.full_like(x[: len(x) // 2], 1.0)
+        return torch.cat((cond, uncond))
+
+    v = classifier_free_guidance(batched, 4.0)(torch.zeros(3, 2), torch.zeros(3))
+    assert seen == [6]
+    torch.testing.assert_close(v, torch.full((3, 2), 1.0 + 4.0 * (2.0 - 1.0)))
+
+
+def test_golden_cfg_euler_sampling(golden_model, golden_tiny: dict) -> None:
+    g = golden_tiny
+    ids, tids = g["prepare.img_ids"], g["prepare.txt_ids"]
+    fn = golden_model.bind(
+        torch.cat((ids, ids)),
+        torch.cat((g["forward.txt"], g["sample.null_txt"])),
+        torch.cat((tids, tids)),
+        torch.cat((g["forward.y"], g["sample.null_y"])),
+    )
+    z = g["sample.z0_latent"]
+    with torch.no_grad():
+        out = sample(classifier_free_guidance(fn, 3.0), pack(z), steps=4, method="euler")
+    torch.testing.assert_close(out, g["sample.final_tokens"], atol=1e-5, rtol=0)
+    assert unpack(out, z.shape[2], z.shape[3]).shape == z.shape
+
+
+def test_sampling_is_deterministic_for_a_generator(golden_model, golden_tiny: dict) -> None:
+    g = golden_tiny
+    fn = golden_model.bind(g["prepare.img_ids"], g["forward.txt"], g["prepare.txt_ids"], g["forward.y"])
+
+    def run(seed: int) -> torch.Tensor:
+        noise = torch.randn(g["prepare.img"].shape, generator=torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            return sample(fn, noise, steps=3, method="midpoint")
+
+    assert torch.equal(run(1), run(1))
+    assert not torch.equal(run(1), run(2))
