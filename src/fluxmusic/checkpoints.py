@@ -86,7 +86,8 @@ def _state_dict_from_pickle(path: Path, key: str | None) -> dict[str, Tensor]:
     keys = [key] if key is not None else [k for k in STATE_KEYS if k in obj]
     if not keys or keys[0] not in obj:
         raise CheckpointError(
-            f"{path} has no state dict under {keys[0] if keys else 'ema/model'!r}; its entries are {sorted(obj)}"
+            f"{path} has no state dict under {keys[0] if keys else 'ema/model'!r}; "
+            f"its entries are {sorted(obj)}"
         )
     state = obj[keys[0]]
     if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):

@@ -44,7 +44,8 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--preset",
         default=None,
-        help="model size (small, base, large, giant, giant_full, biggiant); inferred from the weights if omitted",
+        help="model size (small, base, large, giant, giant_full, biggiant); "
+        "inferred from the weights if omitted",
     )
     p.add_argument(
         "--key", default=None, help="entry of a pickled dict to read (default: 'ema', else 'model')"

@@ -20,5 +20,6 @@ __all__ = [
     "sample",
     "sample_timesteps",
     "shift_time",
+    "time_grid",
     "velocity_target",
 ]
