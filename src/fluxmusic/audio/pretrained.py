@@ -49,7 +49,8 @@ def resolve_component_dir(
         component: Name used in error messages.
         revision: Hub revision.
         cache_dir: Hub cache folder.
-        local_files_only: Only look in the hub cache (also implied by ``HF_HUB_OFFLINE=1``).
+        local_files_only: Only look in the hub cache (also implied by ``HF_HUB_OFFLINE=1``, read at call
+            time).
 
     Returns:
         The folder holding all ``files``.
@@ -85,8 +86,10 @@ def _download(
     cache_dir: str | os.PathLike[str] | None,
     local_files_only: bool,
 ) -> Path:
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import constants, hf_hub_download
 
+    env_offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    offline = local_files_only or env_offline or bool(constants.HF_HUB_OFFLINE)
     where = f"{repo_id}/{subfolder}" if subfolder else repo_id
     folder: Path | None = None
     for name in files:
@@ -97,14 +100,9 @@ def _download(
                 subfolder=subfolder,
                 revision=revision,
                 cache_dir=cache_dir,
-                local_files_only=local_files_only,
+                local_files_only=offline,
             )
         except Exception as err:  # hub errors are many (offline, 404, auth, network); report them as one
-            offline = local_files_only or os.environ.get("HF_HUB_OFFLINE", "0").lower() in (
-                "1",
-                "true",
-                "yes",
-            )
             hint = (
                 "offline and not in the hub cache: download once with network access or pass a local folder"
                 if offline
