@@ -131,7 +131,8 @@ class AudioVAE(nn.Module):
         """Build a randomly initialised VAE.
 
         Args:
-            config: ``AutoencoderKL`` keyword arguments layered over :data:`AUDIOLDM2_VAE_CONFIG`.
+            config: ``AutoencoderKL`` keyword arguments layered over :data:`AUDIOLDM2_VAE_CONFIG`. Unless
+                given, ``down_block_types`` / ``up_block_types`` follow the length of ``block_out_channels``.
             device: Target device.
             dtype: Target dtype.
             **overrides: Further keys layered on top (e.g. ``block_out_channels=[32, 64]``).
@@ -141,8 +142,16 @@ class AudioVAE(nn.Module):
         """
         from diffusers import AutoencoderKL
 
-        merged = {**AUDIOLDM2_VAE_CONFIG, **(config or {}), **overrides}
+        given = {**(config or {}), **overrides}
+        merged = {**AUDIOLDM2_VAE_CONFIG, **given}
         merged = {k: v for k, v in merged.items() if not k.startswith("_")}
+        depth = len(merged["block_out_channels"])
+        for key, block in (
+            ("down_block_types", "DownEncoderBlock2D"),
+            ("up_block_types", "UpDecoderBlock2D"),
+        ):
+            if key not in given:
+                merged[key] = [block] * depth
         try:
             autoencoder = AutoencoderKL(**merged)
         except TypeError as err:
