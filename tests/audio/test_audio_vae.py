@@ -37,11 +37,11 @@ def test_exact_config_properties(audioldm2_vae: AudioVAE) -> None:
 
 
 def test_exact_config_shapes_short_clip(audioldm2_vae: AudioVAE) -> None:
-    mel = torch.randn(2, 1, 32, 64) - 4.0
+    mel = torch.randn(1, 1, 16, 64) - 4.0
     with torch.inference_mode():
         posterior = audioldm2_vae.encode(mel)
-        assert posterior.mean.shape == posterior.logvar.shape == (2, 8, 8, 16)
-        assert audioldm2_vae.decode(posterior.mode()).shape == (2, 1, 32, 64)
+        assert posterior.mean.shape == posterior.logvar.shape == (1, 8, 4, 16)
+        assert audioldm2_vae.decode(posterior.mode()).shape == (1, 1, 16, 64)
 
 
 def test_latents_are_scaled(tiny_vae: AudioVAE) -> None:
