@@ -1,0 +1,80 @@
+"""Size and label statistics of a demo dataset, and their plain-text summary for the CLI."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fluxmusic.data.demo.builder import DemoDatasetReport
+
+BPM_BIN = 20
+_COUNTED = (
+    "family", "collection", "genre", "region", "texture", "arrangement", "tempo_class", "key", "mode",
+    "dynamics", "register", "caption_style", "mood_class",
+)  # fmt: skip
+
+
+def _sorted_counts(values: list[Any]) -> dict[str, int]:
+    counts = Counter("none" if v is None else str(v) for v in values)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def compute_stats(
+    accepted: list[dict[str, Any]], rejected: list[dict[str, Any]], n_bytes: int
+) -> dict[str, Any]:
+    """Counts per label, BPM histogram, split sizes and rejection reasons.
+
+    Args:
+        accepted: records of built clips.
+        rejected: records of clips that were not built.
+        n_bytes: total wav size in bytes.
+    """
+    seconds = sum(r["seconds"] for r in accepted)
+    pieces = {s: {r["piece_id"] for r in accepted if r["split"] == s} for s in ("train", "test")}
+    bpm_bins = Counter((r["bpm"] // BPM_BIN) * BPM_BIN for r in accepted)
+    mentions = Counter(a for r in accepted for a in r["caption_attributes"])
+    stats: dict[str, Any] = {
+        "n_clips": len(accepted),
+        "hours": round(seconds / 3600.0, 4),
+        "bytes": n_bytes,
+        "splits": _sorted_counts([r["split"] for r in accepted]),
+        "pieces": {s: len(p) for s, p in pieces.items()},
+        "pieces_in_both_splits": len(pieces["train"] & pieces["test"]),
+        "bpm_histogram": {f"{b}-{b + BPM_BIN - 1}": bpm_bins[b] for b in sorted(bpm_bins)},
+        "instruments": _sorted_counts([i for r in accepted for i in r["instruments"]]),
+        "caption_mentions": {a: mentions[a] for a in sorted(mentions)},
+        "caption_words_mean": round(
+            sum(len(r["caption"].split()) for r in accepted) / max(len(accepted), 1), 2
+        ),
+        "rejected": _sorted_counts([re.sub(r" \(.*", "", str(r["rejected"])) for r in rejected]),
+        "unparsable_pieces": sorted(
+            {e for r in accepted + rejected for e in r.get("errors", []) + r.get("skipped_pieces", [])}
+        ),
+    }
+    for name in _COUNTED:
+        stats[name] = _sorted_counts([r.get(name) for r in accepted])
+    return stats
+
+
+def format_report(report: DemoDatasetReport, top: int = 12) -> str:
+    """Human-readable summary of a build (printed by the CLI)."""
+    s = report.stats
+    lines = [
+        f"demo dataset: {report.out_dir}",
+        f"  clips: {report.n_clips} built of {report.n_planned} planned "
+        f"(train {report.n_train}, test {report.n_test}; {report.n_rejected} rejected)",
+        f"  audio: {report.hours:.3f} h, {report.bytes / 1e6:.1f} MB; built in {report.elapsed_s:.0f} s",
+        f"  pieces: train {s['pieces']['train']}, test {s['pieces']['test']}, "
+        f"in both splits {s['pieces_in_both_splits']}",
+    ]
+    for name in ("family", "collection", "genre", "texture", "arrangement", "tempo_class", "mode", "key",
+                 "dynamics", "caption_style", "bpm_histogram", "rejected"):  # fmt: skip
+        counts = s.get(name, {})
+        items = list(counts.items())
+        shown = ", ".join(f"{k}: {v}" for k, v in items[:top]) + (" ..." if len(items) > top else "")
+        lines.append(f"  {name}: {shown or '-'}")
+    if s.get("unparsable_pieces"):
+        lines.append(f"  unparsable pieces: {len(s['unparsable_pieces'])} (see stats.json)")
+    return "\n".join(lines)
