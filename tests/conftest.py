@@ -41,3 +41,44 @@ def golden_model(golden_tiny: dict[str, torch.Tensor], golden_tiny_config: Music
 def manifest() -> dict:
     """Keys, shapes and parameter counts of every released checkpoint."""
     return json.loads((GOLDEN / "checkpoint_manifest.json").read_text())
+
+
+TINY_TEXT_ENTRY = {"type": "tiny", "txt_dim": 40, "pooled_dim": 24, "seed": 0}
+
+
+def build_tiny_pipeline(seed: int = 0, vocoder: str = "hifigan"):  # noqa: ANN201
+    """A whole pipeline from tiny random components (tiny MusicFlux, VAE, HiFi-GAN, T5 + CLAP)."""
+    from fluxmusic import FluxMusicPipeline
+    from fluxmusic.audio import AudioVAE, GriffinLimVocoder, HifiGanVocoder
+    from fluxmusic.components import PipelineSpec
+    from fluxmusic.config import PRESETS
+    from fluxmusic.text.factory import build_conditioner
+
+    torch.manual_seed(seed)
+    transformer = MusicFlux(PRESETS["tiny"])
+    vae = AudioVAE.from_config(block_out_channels=[8, 16, 16], norm_num_groups=4, layers_per_block=1)
+    voc = (
+        HifiGanVocoder.from_config(
+            upsample_initial_channel=64, resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3, 5]]
+        )
+        if vocoder == "hifigan"
+        else GriffinLimVocoder(n_iter=4)
+    )
+    options = {k: v for k, v in TINY_TEXT_ENTRY.items() if k != "type"}
+    text = build_conditioner("tiny", **options)
+    spec = PipelineSpec(default_duration=1.28, max_duration=20.48, name="tiny-test")
+    return FluxMusicPipeline(
+        transformer,
+        vae,
+        voc,
+        text,
+        spec,
+        device="cpu",
+        dtype="float32",
+        text_encoder_entry=dict(TINY_TEXT_ENTRY),
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline():  # noqa: ANN201
+    return build_tiny_pipeline()

@@ -1,0 +1,238 @@
+"""Where a pipeline's components come from: released FluxMusic names, our model folders, the bundled model.
+
+A *model folder* (what our trainer and ``FluxMusicPipeline.save_pretrained`` write) holds
+``fluxmusic.json`` naming its components::
+
+    {"format": "fluxmusic-pipeline", "version": 1,
+     "transformer": "transformer",                       # subfolder: config.json + model.safetensors
+     "vae": "vae",                                       # AudioVAE folder
+     "vocoder": {"type": "hifigan", "path": "vocoder"},  # or {"type": "griffin-lim", "n_iter": 32}
+     "text_encoder": {"type": "minilm", "max_length": 64},
+                     # or {"type": "t5-clap", "t5": REPO_OR_DIR, "clap": REPO_OR_DIR, "mode": "training"}
+     "sample_rate": 16000, "default_duration": 10.24, "max_duration": 40.96,
+     "defaults": {"steps": 50, "guidance": 7.0, "negative_prompt": "", "sampler": "euler"}}
+
+Released names (``small``, ``base``, ``large``, ``giant``, ``giant-full``) resolve through the Hugging
+Face cache to the FluxMusic checkpoint, the AudioLDM2 VAE and vocoder, SD3's T5-XXL and CLAP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fluxmusic.audio import AudioVAE, GriffinLimVocoder, HifiGanVocoder, Vocoder
+from fluxmusic.checkpoints import CheckpointError, load_musicflux
+from fluxmusic.model import MusicFlux
+from fluxmusic.text.base import TextConditioner
+
+MODEL_INDEX = "fluxmusic.json"
+FLUXMUSIC_REPO = "feizhengcong/FluxMusic"
+AUDIOLDM2_REPO = "cvssp/audioldm2"
+RELEASED: dict[str, tuple[str, str]] = {  # name -> (checkpoint file, preset)
+    "small": ("musicflow_s.pt", "small"),
+    "base": ("musicflow_b.pt", "base"),
+    "large": ("musicflow_l.pt", "large"),
+    "giant": ("musicflow_g.pt", "giant"),
+    "giant-full": ("musicflow_g_full.pt", "giant_full"),
+}
+BUNDLED_NAME = "bundled"
+
+
+class ComponentsUnavailableError(FileNotFoundError):
+    """One or more components could not be found; the one-line message lists each and how to supply it."""
+
+
+@dataclass
+class PipelineSpec:
+    """Non-weight settings of a pipeline, stored in ``fluxmusic.json``."""
+
+    sample_rate: int = 16_000
+    default_duration: float = 10.24
+    max_duration: float = 40.96
+    defaults: dict[str, Any] = field(
+        default_factory=lambda: {"steps": 50, "guidance": 7.0, "negative_prompt": "", "sampler": "euler"}
+    )
+    name: str = "custom"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.default_duration <= self.max_duration:
+            raise ValueError(
+                f"need 0 < default_duration <= max_duration, got {self.default_duration}, {self.max_duration}"
+            )
+
+
+@dataclass
+class Components:
+    """Everything a ``FluxMusicPipeline`` is made of."""
+
+    transformer: MusicFlux
+    vae: AudioVAE
+    vocoder: Vocoder
+    text_encoder: TextConditioner
+    spec: PipelineSpec
+    text_encoder_entry: dict[str, Any] | None = None
+
+
+def bundled_model_dir() -> Path:
+    """Folder of the small model shipped inside the package."""
+    return Path(__file__).parent / "bundled" / "model"
+
+
+def _offline() -> bool:
+    flag = os.environ.get("HF_HUB_OFFLINE", "") or os.environ.get("TRANSFORMERS_OFFLINE", "")
+    return flag.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _released_checkpoint(filename: str) -> Path:
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return Path(hf_hub_download(FLUXMUSIC_REPO, filename, local_files_only=_offline()))
+    except Exception as err:  # offline, missing, auth or network: one message either way
+        raise ComponentsUnavailableError(
+            f"transformer: cannot get {FLUXMUSIC_REPO}/{filename} ({type(err).__name__}); download it with "
+            f"`hf download {FLUXMUSIC_REPO} {filename}` or pass a model folder"
+        ) from None
+
+
+def _collect(loaders: dict[str, Any]) -> dict[str, Any]:
+    """Run every loader; raise one error naming every component that failed to load."""
+    loaded, failures = {}, []
+    for name, load in loaders.items():
+        try:
+            loaded[name] = load()
+        except (FileNotFoundError, CheckpointError, OSError) as err:
+            failures.append(str(err).splitlines()[0])
+    if failures:
+        raise ComponentsUnavailableError("missing model files: " + " | ".join(failures))
+    return loaded
+
+
+def load_released(
+    name: str, device: torch.device, text_mode: str = "training", text_dtype: torch.dtype | None = None
+) -> Components:
+    """Load a released FluxMusic size with the AudioLDM2 VAE/vocoder and SD3 T5 + CLAP text encoders."""
+    from fluxmusic.text.clap import CLAP_REPO, ClapTextEncoder
+    from fluxmusic.text.conditioner import FluxMusicConditioner
+    from fluxmusic.text.t5 import SD3_REPO, T5Encoder
+
+    filename, preset = RELEASED[name]
+    loaded = _collect(
+        {
+            "transformer": lambda: load_musicflux(_released_checkpoint(filename), preset=preset, device=device),
+            "vae": lambda: AudioVAE.from_pretrained(AUDIOLDM2_REPO, "vae", device=device),
+            "vocoder": lambda: HifiGanVocoder.from_pretrained(AUDIOLDM2_REPO, "vocoder", device=device),
+            "t5": lambda: T5Encoder.from_pretrained(SD3_REPO, device=device, dtype=text_dtype),
+            "clap": lambda: ClapTextEncoder.from_pretrained(CLAP_REPO, device=device, dtype=text_dtype),
+        }
+    )
+    loaded["text_encoder"] = FluxMusicConditioner(loaded.pop("t5"), loaded.pop("clap"), text_mode)
+    spec = PipelineSpec(
+        default_duration=10.24,
+        max_duration=40.96,
+        defaults={"steps": 50, "guidance": 7.0, "negative_prompt": "low quality, gentle", "sampler": "euler"},
+        name=f"fluxmusic-{name}",
+    )
+    return Components(spec=spec, text_encoder_entry={"type": "t5-clap", "mode": text_mode}, **loaded)
+
+
+def text_encoder_from_entry(entry: dict[str, Any], root: Path, device: torch.device) -> TextConditioner:
+    """Build the text encoder a model folder names (``minilm``, ``t5-clap`` or the test-only ``tiny``)."""
+    from fluxmusic.text.factory import CONDITIONERS, build_conditioner
+
+    options = {k: v for k, v in entry.items() if k != "type"}
+    kind = entry.get("type")
+    if kind not in CONDITIONERS:
+        raise ValueError(
+            f"unknown text_encoder type {kind!r} in {root / MODEL_INDEX}; "
+            f"use one of {', '.join(CONDITIONERS)}"
+        )
+    for key in ("t5", "clap", "model_dir"):  # folders may be given relative to the model folder
+        if key in options and (root / options[key]).exists():
+            options[key] = str(root / options[key])
+    return build_conditioner(kind, device=device, **options)
+
+
+def _vocoder_from_entry(entry: dict[str, Any] | str, root: Path, device: torch.device) -> Vocoder:
+    entry = {"type": "hifigan", "path": entry} if isinstance(entry, str) else entry
+    if entry.get("type") == "griffin-lim":
+        return GriffinLimVocoder(**{k: v for k, v in entry.items() if k != "type"})
+    if entry.get("type") == "hifigan":
+        return HifiGanVocoder.from_pretrained(root / entry.get("path", "vocoder"), None, device=device)
+    raise ValueError(f"unknown vocoder type {entry.get('type')!r} in {root / MODEL_INDEX}")
+
+
+def read_model_index(root: Path) -> dict[str, Any]:
+    """Parse ``fluxmusic.json``; errors name the file and the problem."""
+    index_path = root / MODEL_INDEX
+    if not index_path.is_file():
+        raise ComponentsUnavailableError(
+            f"{root} is not a fluxmusic model folder (no {MODEL_INDEX}); pass a released name "
+            f"({', '.join(RELEASED)}), '{BUNDLED_NAME}', or a folder written by "
+            "FluxMusicPipeline.save_pretrained"
+        )
+    try:
+        index = json.loads(index_path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{index_path} is not valid JSON: {err}") from None
+    missing = [k for k in ("transformer", "vae", "vocoder", "text_encoder") if k not in index]
+    if missing:
+        raise ValueError(f"{index_path} lacks {', '.join(missing)}; see docs/pipeline.md for the format")
+    return index
+
+
+def load_model_dir(root: str | Path, device: torch.device) -> Components:
+    """Load a model folder described by ``fluxmusic.json``."""
+    root = Path(root)
+    index = read_model_index(root)
+    loaded = _collect(
+        {
+            "transformer": lambda: load_musicflux(root / index["transformer"], device=device),
+            "vae": lambda: AudioVAE.from_pretrained(root / index["vae"], None, device=device),
+            "vocoder": lambda: _vocoder_from_entry(index["vocoder"], root, device),
+            "text_encoder": lambda: text_encoder_from_entry(index["text_encoder"], root, device),
+        }
+    )
+    known = {"sample_rate", "default_duration", "max_duration", "defaults", "name"}
+    spec = PipelineSpec(**{k: v for k, v in index.items() if k in known})
+    return Components(spec=spec, text_encoder_entry=index["text_encoder"], **loaded)
+
+
+def save_model_dir(parts: Components, out_dir: str | Path) -> Path:
+    """Write a model folder (``fluxmusic.json`` + component subfolders) that ``load_model_dir`` reads."""
+    from fluxmusic.checkpoints import atomic_write, save_musicflux
+
+    if parts.text_encoder_entry is None:
+        raise ValueError("cannot save: the pipeline does not know how to describe its text encoder")
+    out = Path(out_dir)
+    save_musicflux(parts.transformer, out / "transformer")
+    parts.vae.save_pretrained(out / "vae")
+    if isinstance(parts.vocoder, HifiGanVocoder):
+        parts.vocoder.save_pretrained(out / "vocoder")
+        vocoder: dict[str, Any] = {"type": "hifigan", "path": "vocoder"}
+    elif isinstance(parts.vocoder, GriffinLimVocoder):
+        vocoder = {"type": "griffin-lim", "n_iter": parts.vocoder.n_iter, "momentum": parts.vocoder.momentum}
+    else:
+        raise ValueError(f"cannot save a vocoder of type {type(parts.vocoder).__name__}")
+    spec = parts.spec
+    index = {
+        "format": "fluxmusic-pipeline",
+        "version": 1,
+        "name": spec.name,
+        "transformer": "transformer",
+        "vae": "vae",
+        "vocoder": vocoder,
+        "text_encoder": parts.text_encoder_entry,
+        "sample_rate": spec.sample_rate,
+        "default_duration": spec.default_duration,
+        "max_duration": spec.max_duration,
+        "defaults": spec.defaults,
+    }
+    atomic_write(out / MODEL_INDEX, lambda tmp: Path(tmp).write_text(json.dumps(index, indent=2) + "\n"))
+    return out

@@ -1,0 +1,350 @@
+"""FluxMusicPipeline: prompts -> audio, in numbered stages.
+
+1. check the request;  2. encode prompts (conditional and unconditional);  3. draw the starting noise on
+the CPU from per-item seeds;  4. integrate the flow with batched classifier-free guidance;  5. decode
+latents -> log-mel (VAE) -> waveform (vocoder) and trim to the requested duration.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from fluxmusic.audio import AudioVAE, Vocoder
+from fluxmusic.components import (
+    BUNDLED_NAME,
+    RELEASED,
+    Components,
+    PipelineSpec,
+    bundled_model_dir,
+    load_model_dir,
+    load_released,
+    save_model_dir,
+)
+from fluxmusic.flow import SAMPLERS, classifier_free_guidance, sample
+from fluxmusic.model import MusicFlux, image_ids, pack, text_ids, unpack
+from fluxmusic.text.base import TextConditioner, TextEmbedding
+
+logger = logging.getLogger(__name__)
+
+N_MELS = 64
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class AudioOutput:
+    """Generated audio.
+
+    Attributes:
+        waveforms: Mono waveforms in [-1, 1] (float32, CPU), one row per generated clip.
+        sample_rate: Samples per second.
+        prompts: The prompt of each row.
+        seeds: The seed of each row's starting noise (None when a generator was passed).
+        mels: The decoded log-mel spectrograms, time-major.
+
+    Shapes:
+        waveforms: (B, S); mels: (B, T, 64).
+    """
+
+    waveforms: Tensor
+    sample_rate: int
+    prompts: list[str]
+    seeds: list[int] | None
+    mels: Tensor
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then CPU."""
+    if str(device) != "auto":
+        try:
+            return torch.device(device)
+        except RuntimeError:
+            raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    """Transformer compute dtype: bf16 autocast on CPU and CUDA by default, fp32 on MPS."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype in (None, "auto"):
+        return torch.float32 if device.type == "mps" else torch.bfloat16
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; use auto, {', '.join(DTYPES)}")
+    return DTYPES[dtype]
+
+
+class FluxMusicPipeline:
+    """Text-to-music generation with a MusicFlux transformer, an audio VAE, a vocoder and text encoders.
+
+    Build with :meth:`from_pretrained` or from components (every component is a settable attribute).
+
+    Args:
+        transformer: The velocity network.
+        vae: Mel VAE (its latent is what the transformer denoises).
+        vocoder: Log-mel -> waveform.
+        text_encoder: Prompts -> ``TextEmbedding`` (its widths must match the transformer's inputs).
+        spec: Durations and defaults.
+        device: Where to run.
+        dtype: Transformer compute dtype (autocast); fp32 runs without autocast.
+        release_text_encoder: Free the text encoder's weights after each encoding (saves memory
+            with T5-XXL; it reloads on the next call when it came from files).
+    """
+
+    def __init__(
+        self,
+        transformer: MusicFlux,
+        vae: AudioVAE,
+        vocoder: Vocoder,
+        text_encoder: TextConditioner,
+        spec: PipelineSpec | None = None,
+        device: str | torch.device = "cpu",
+        dtype: str | torch.dtype | None = "float32",
+        release_text_encoder: bool = False,
+        text_encoder_entry: dict | None = None,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.transformer = transformer.to(self.device).eval()
+        self.vae = vae.to(self.device).eval()
+        self.vocoder = vocoder.to(self.device) if isinstance(vocoder, torch.nn.Module) else vocoder
+        self.text_encoder = text_encoder
+        self.spec = spec or PipelineSpec()
+        self.release_text_encoder = release_text_encoder
+        self.text_encoder_entry = text_encoder_entry
+        cfg = transformer.config
+        if (text_encoder.txt_dim, text_encoder.pooled_dim) != (cfg.context_in_dim, cfg.vec_in_dim):
+            raise ValueError(
+                f"text encoder gives widths ({text_encoder.txt_dim}, {text_encoder.pooled_dim}) but the "
+                f"transformer expects ({cfg.context_in_dim}, {cfg.vec_in_dim})"
+            )
+        if cfg.in_channels != 4 * vae.latent_channels:
+            raise ValueError(
+                f"transformer takes {cfg.in_channels} features, VAE gives 4 x {vae.latent_channels}"
+            )
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | Path | None = None,
+        *,
+        device: str | torch.device = "auto",
+        dtype: str | torch.dtype | None = "auto",
+        text_mode: str = "training",
+        release_text_encoder: bool | None = None,
+    ) -> FluxMusicPipeline:
+        """Load a pipeline by name or folder.
+
+        Args:
+            name_or_path: ``None`` or ``"bundled"`` for the small model shipped in the package; a
+                released size (``small``, ``base``, ``large``, ``giant``, ``giant-full``), resolved through
+                the Hugging Face cache; or a model folder (see ``fluxmusic.components``).
+            device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+            dtype: Transformer compute dtype: ``auto`` (bf16 on CPU/CUDA), ``float32``, ``bfloat16``,
+                ``float16``.
+            text_mode: ``training`` (matches how FluxMusic was trained) or ``reference-sampling`` (how
+                its sampling script encodes prompts); T5 + CLAP only.
+            release_text_encoder: Free text-encoder weights after encoding (default: on for released sizes).
+
+        Raises:
+            fluxmusic.components.ComponentsUnavailableError: files missing (offline); one line naming each.
+            ValueError: unknown name or a malformed model folder.
+        """
+        dev = resolve_device(device)
+        name = BUNDLED_NAME if name_or_path is None else str(name_or_path)
+        if name in RELEASED:
+            parts: Components = load_released(name, dev, text_mode=text_mode)
+            release = True if release_text_encoder is None else release_text_encoder
+        elif name == BUNDLED_NAME or Path(name).is_dir():
+            folder = bundled_model_dir() if name == BUNDLED_NAME else Path(name)
+            if name == BUNDLED_NAME and not folder.is_dir():
+                raise FileNotFoundError(
+                    f"this installation has no bundled model ({folder}); pass --model with a released "
+                    "size or a model folder"
+                )
+            parts = load_model_dir(folder, dev)
+            release = bool(release_text_encoder)
+        else:
+            raise ValueError(
+                f"unknown model {name!r}: not a folder, and not one of {BUNDLED_NAME}, {', '.join(RELEASED)}"
+            )
+        return cls(
+            parts.transformer,
+            parts.vae,
+            parts.vocoder,
+            parts.text_encoder,
+            parts.spec,
+            device=dev,
+            dtype=dtype,
+            release_text_encoder=release,
+            text_encoder_entry=parts.text_encoder_entry,
+        )
+
+    def save_pretrained(self, out_dir: str | Path) -> Path:
+        """Write this pipeline as a model folder that :meth:`from_pretrained` loads."""
+        parts = Components(
+            self.transformer, self.vae, self.vocoder, self.text_encoder, self.spec, self.text_encoder_entry
+        )
+        return save_model_dir(parts, out_dir)
+
+    # -- stage helpers -------------------------------------------------------------------------------
+
+    @property
+    def sample_rate(self) -> int:
+        """Output sample rate (Hz)."""
+        return int(self.vocoder.sample_rate)
+
+    def latent_frames(self, duration: float) -> int:
+        """Log-mel frames generated for ``duration`` seconds: rounded up to what packing needs."""
+        multiple = 2 * self.vae.downsample
+        frames = math.ceil(duration * self.sample_rate / 160)
+        return multiple * math.ceil(frames / multiple)
+
+    def _check(
+        self,
+        prompts: list[str],
+        duration: float,
+        steps: int,
+        guidance: float,
+        sampler: str,
+        num_per_prompt: int,
+    ) -> None:
+        if not prompts or any(not isinstance(p, str) or not p.strip() for p in prompts):
+            raise ValueError("give at least one non-empty prompt")
+        if not (math.isfinite(duration) and 0 < duration <= self.spec.max_duration):
+            raise ValueError(
+                f"duration must be in (0, {self.spec.max_duration}] seconds for this model, got {duration}"
+            )
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        if not math.isfinite(guidance):
+            raise ValueError(f"guidance must be a finite number, got {guidance}")
+        if sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+        if num_per_prompt < 1:
+            raise ValueError(f"num_per_prompt must be >= 1, got {num_per_prompt}")
+
+    def encode_prompts(self, prompts: list[str], negative: list[str]) -> TextEmbedding:
+        """Conditional rows then unconditional rows, each unique prompt encoded once.
+
+        Shapes:
+            B prompts and B negatives -> TextEmbedding of 2B rows.
+        """
+        unique = list(dict.fromkeys(prompts + negative))
+        with torch.inference_mode():
+            table = self.text_encoder.encode(unique)
+        if self.release_text_encoder:
+            self.text_encoder.release()
+        rows = [unique.index(p) for p in prompts + negative]
+        return table[rows].to(self.device, torch.float32)
+
+    def initial_noise(
+        self, batch: int, frames: int, seeds: list[int] | None, generator: torch.Generator | None
+    ) -> Tensor:
+        """Starting noise drawn on the CPU, one seed per row (or all rows from ``generator``).
+
+        Shapes:
+            -> (B, C, frames / downsample, 64 / downsample).
+        """
+        shape = (self.vae.latent_channels, frames // self.vae.downsample, N_MELS // self.vae.downsample)
+        if seeds is not None:
+            rows = [torch.randn(shape, generator=torch.Generator().manual_seed(s)) for s in seeds]
+            return torch.stack(rows).to(self.device)
+        return torch.randn((batch, *shape), generator=generator).to(self.device)
+
+    def decode(self, latent: Tensor, num_samples: int) -> tuple[Tensor, Tensor]:
+        """Latents -> (waveforms (B, num_samples), log-mels (B, T, 64))."""
+        with torch.inference_mode():
+            mel = self.vae.decode(latent.float())
+            waveform = self.vocoder(mel, num_samples=num_samples)
+        return waveform.float().cpu().clamp(-1, 1), mel.squeeze(1).float().cpu()
+
+    # -- the call ------------------------------------------------------------------------------------
+
+    def __call__(
+        self,
+        prompt: str | Sequence[str],
+        negative_prompt: str | Sequence[str] | None = None,
+        duration: float | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        sampler: str | None = None,
+        shift: float = 1.0,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+        num_per_prompt: int = 1,
+        progress: bool = True,
+    ) -> AudioOutput:
+        """Generate ``num_per_prompt`` clips per prompt.
+
+        Args:
+            prompt: One prompt or a list.
+            negative_prompt: The unconditional branch (one for all, or one per prompt); default the
+                model's (empty for models trained with caption dropout).
+            duration: Seconds (default: the model's training length).
+            steps: Sampler steps (default 50).
+            guidance: Classifier-free guidance scale (default 7.0; 1.0 disables the negative branch's pull).
+            sampler: ``euler``, ``heun`` or ``midpoint``.
+            shift: Time-grid shift (1.0 = uniform, the reference's).
+            seed: Row i uses seed ``seed + i``, so any single clip can be regenerated alone.
+            generator: Alternatively, one generator for all noise (seeds are then not reported).
+            num_per_prompt: Clips per prompt.
+            progress: Show a progress bar.
+        """
+        d = self.spec.defaults
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        duration = self.spec.default_duration if duration is None else float(duration)
+        steps = int(d.get("steps", 50) if steps is None else steps)
+        guidance = float(d.get("guidance", 7.0) if guidance is None else guidance)
+        sampler = d.get("sampler", "euler") if sampler is None else sampler
+        self._check(prompts, duration, steps, guidance, sampler, num_per_prompt)  # 1. check
+        prompts = [p for p in prompts for _ in range(num_per_prompt)]
+        negative_prompt = d.get("negative_prompt", "") if negative_prompt is None else negative_prompt
+        negatives = (
+            [negative_prompt] * len(prompts)
+            if isinstance(negative_prompt, str)
+            else [n for n in negative_prompt for _ in range(num_per_prompt)]
+        )
+        if len(negatives) != len(prompts):
+            raise ValueError(
+                f"got {len(negatives) // num_per_prompt} negative prompts for "
+                f"{len(prompts) // num_per_prompt} prompts; give one, or one per prompt"
+            )
+
+        emb = self.encode_prompts(prompts, negatives)  # 2. text
+        batch, frames = len(prompts), self.latent_frames(duration)
+        if generator is None and seed is None:
+            seed = int(torch.randint(0, 2**31 - 1, (1,)).item())
+        seeds = None if generator is not None else [seed + i for i in range(batch)]
+        noise = self.initial_noise(batch, frames, seeds, generator)  # 3. noise
+        t_lat, f_lat = noise.shape[-2:]
+
+        velocity = self.transformer.bind(  # 4. flow with batched guidance
+            image_ids(2 * batch, t_lat, f_lat, self.device),
+            emb.txt,
+            text_ids(2 * batch, emb.txt.shape[1], self.device),
+            emb.y,
+        )
+        autocast = torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32)
+        with torch.inference_mode(), autocast:
+            tokens = sample(
+                classifier_free_guidance(velocity, guidance),
+                pack(noise),
+                steps=steps,
+                method=sampler,
+                shift=shift,
+                progress=progress,
+            )
+        latent = unpack(tokens.float(), t_lat, f_lat)
+        waveforms, mels = self.decode(latent, round(duration * self.sample_rate))  # 5. audio
+        return AudioOutput(waveforms, self.sample_rate, prompts, seeds, mels)

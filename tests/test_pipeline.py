@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from fluxmusic import FluxMusicPipeline
+from fluxmusic.components import ComponentsUnavailableError
+
+
+def _differs(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return bool((a - b).norm() > 1e-3 * a.norm())
+
+
+def _gen(pipe: FluxMusicPipeline, **kwargs):  # noqa: ANN202
+    args = {"prompt": "a calm piano piece", "duration": 0.64, "steps": 2, "progress": False, "seed": 0}
+    return pipe(**{**args, **kwargs})
+
+
+def test_same_seed_same_waveform_different_seed_differs(tiny_pipeline: FluxMusicPipeline) -> None:
+    a, b, c = _gen(tiny_pipeline, seed=3), _gen(tiny_pipeline, seed=3), _gen(tiny_pipeline, seed=4)
+    assert torch.equal(a.waveforms, b.waveforms)
+    assert _differs(a.waveforms, c.waveforms)
+    assert a.seeds == [3] and a.sample_rate == 16000
+
+
+def test_batches_and_num_per_prompt(tiny_pipeline: FluxMusicPipeline) -> None:
+    out = _gen(tiny_pipeline, prompt=["a reel on fiddle", "a slow organ chorale"], num_per_prompt=2, seed=10)
+    assert out.waveforms.shape == (4, round(0.64 * 16000))
+    assert out.prompts == ["a reel on fiddle"] * 2 + ["a slow organ chorale"] * 2
+    assert out.seeds == [10, 11, 12, 13]
+    # every row is reproducible alone from its reported seed
+    third = _gen(tiny_pipeline, prompt="a slow organ chorale", seed=12)
+    torch.testing.assert_close(
+        third.waveforms[0], out.waveforms[2], atol=1e-4 * out.waveforms.abs().max(), rtol=0
+    )
+    assert _differs(out.waveforms[0], out.waveforms[1])
+
+
+@pytest.mark.parametrize("duration", [5.12, 20.48])
+def test_durations_give_exact_lengths(tiny_pipeline: FluxMusicPipeline, duration: float) -> None:
+    out = _gen(tiny_pipeline, duration=duration, steps=1)
+    assert out.waveforms.shape == (1, round(duration * 16000))
+    assert out.mels.shape == (1, tiny_pipeline.latent_frames(duration), 64)
+    assert torch.isfinite(out.waveforms).all()
+
+
+def test_odd_duration_is_trimmed(tiny_pipeline: FluxMusicPipeline) -> None:
+    out = _gen(tiny_pipeline, duration=0.333)
+    assert out.waveforms.shape == (1, round(0.333 * 16000))
+
+
+def test_negative_prompt_changes_result(tiny_pipeline: FluxMusicPipeline) -> None:
+    plain = _gen(tiny_pipeline, guidance=4.0)
+    negative = _gen(tiny_pipeline, guidance=4.0, negative_prompt="low quality, gentle")
+    assert _differs(plain.waveforms, negative.waveforms)
+
+
+def test_guidance_one_equals_conditional_only(tiny_pipeline: FluxMusicPipeline) -> None:
+    a = _gen(tiny_pipeline, guidance=1.0, negative_prompt="anything")
+    b = _gen(tiny_pipeline, guidance=1.0, negative_prompt="something else")
+    torch.testing.assert_close(a.waveforms, b.waveforms, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"prompt": ""}, "prompt"),
+        ({"prompt": []}, "prompt"),
+        ({"duration": 0.0}, "duration"),
+        ({"duration": 100.0}, "duration"),
+        ({"duration": float("nan")}, "duration"),
+        ({"steps": 0}, "steps"),
+        ({"guidance": float("inf")}, "guidance"),
+        ({"sampler": "ddim"}, "sampler"),
+        ({"num_per_prompt": 0}, "num_per_prompt"),
+        ({"prompt": ["a", "b"], "negative_prompt": ["x", "y", "z"]}, "negative"),
+    ],
+)
+def test_bad_requests(tiny_pipeline: FluxMusicPipeline, kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        _gen(tiny_pipeline, **kwargs)
+
+
+def test_bf16_close_to_fp32(tiny_pipeline: FluxMusicPipeline) -> None:
+    fp32 = _gen(tiny_pipeline, steps=4)
+    tiny_pipeline.dtype = torch.bfloat16
+    try:
+        bf16 = _gen(tiny_pipeline, steps=4)
+    finally:
+        tiny_pipeline.dtype = torch.float32
+    rel = (bf16.mels - fp32.mels).norm() / fp32.mels.norm()
+    assert rel < 2e-2
+
+
+def test_save_and_load_model_folder(tiny_pipeline: FluxMusicPipeline, tmp_path: Path) -> None:
+    folder = tiny_pipeline.save_pretrained(tmp_path / "model")
+    index = json.loads((folder / "fluxmusic.json").read_text())
+    assert index["transformer"] == "transformer" and index["vocoder"]["type"] == "hifigan"
+    loaded = FluxMusicPipeline.from_pretrained(folder, device="cpu", dtype="float32")
+    torch.testing.assert_close(_gen(loaded).waveforms, _gen(tiny_pipeline).waveforms, atol=1e-5, rtol=0)
+
+
+def test_released_name_offline_names_every_missing_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(ComponentsUnavailableError) as err:
+        FluxMusicPipeline.from_pretrained("small", device="cpu")
+    message = str(err.value)
+    assert "\n" not in message
+    for piece in ("musicflow_s.pt", "cvssp/audioldm2", "vocoder", "stable-diffusion-3", "clap"):
+        assert piece in message, piece
+
+
+def test_unknown_model_and_folder_errors(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown model"):
+        FluxMusicPipeline.from_pretrained("enormous", device="cpu")
+    with pytest.raises(ComponentsUnavailableError, match="fluxmusic.json"):
+        FluxMusicPipeline.from_pretrained(tmp_path, device="cpu")
