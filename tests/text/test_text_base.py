@@ -25,6 +25,7 @@ def test_embedding_index_cat_repeat_to() -> None:
     assert one.txt.shape == (1, 5, 3) and torch.equal(one.y, emb.y[1:2])
     last = emb[-1]
     assert torch.equal(last.txt, emb.txt[2:])
+    assert torch.equal(emb[torch.tensor([True, False, True])].y, emb.y[[0, 2]])
     picked = emb[[2, 0]]
     assert torch.equal(picked.y, emb.y[[2, 0]])
     both = TextEmbedding.cat([emb, _emb(2, fill=100.0)])

@@ -209,7 +209,7 @@ def test_t5_from_pretrained_local_folder_and_reload(tmp_path: Path, t5_tokenizer
     assert ffn.wo.weight.dtype == torch.float32 and ffn.wi_0.weight.dtype == torch.float16
 
 
-def test_release_of_an_in_memory_encoder_raises_on_encode(tiny: FluxMusicConditioner) -> None:
+def test_release_of_an_in_memory_encoder_raises_on_encode() -> None:
     cond = FluxMusicConditioner.tiny(seed=5)
     cond.release()
     assert cond.txt_dim == 40  # metadata survives release

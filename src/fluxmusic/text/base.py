@@ -125,7 +125,7 @@ class TextEmbedding:
         return self.txt.device
 
     def __getitem__(self, index: int | slice | Sequence[int] | Tensor) -> TextEmbedding:
-        """Select prompts along the batch axis; an int keeps the batch axis (B = 1).
+        """Select prompts along the batch axis (int, slice, index list or bool mask); an int keeps B = 1.
 
         Shapes:
             (B, ...) -> (B', ...).
@@ -133,7 +133,8 @@ class TextEmbedding:
         if isinstance(index, int):
             index = slice(index, index + 1 if index != -1 else None)
         elif not isinstance(index, slice):
-            index = torch.as_tensor(index, dtype=torch.long, device=self.txt.device)
+            index = torch.as_tensor(index, device=self.txt.device)
+            index = index if index.dtype == torch.bool else index.long()
         return TextEmbedding(self.txt[index], self.txt_mask[index], self.y[index])
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> TextEmbedding:

@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 
 # Accepted weight layouts, in order of preference.
 WEIGHT_FILES = ("model.safetensors.index.json", "model.safetensors", "pytorch_model.bin")
+# Files of other frameworks that a download skips.
+_OTHER_FRAMEWORKS = ["*.msgpack", "*.h5", "*.onnx", "*.ot", "*.tflite", "*.mlmodel", "*.gguf"]
 
 
 class WeightsNotFoundError(FileNotFoundError):
@@ -91,6 +93,7 @@ def resolve_folder(
                 cache_dir=cache_dir,
                 local_files_only=offline,
                 allow_patterns=[f"{subfolder}/*"] if subfolder else None,
+                ignore_patterns=_OTHER_FRAMEWORKS,
             )
         except Exception as err:
             mode = "offline, not in the Hugging Face cache" if offline else f"could not download ({err})"

@@ -76,7 +76,8 @@ def materialize_(
         keep_fp32: Submodule names (last path component, e.g. ``"wo"``) whose parameters stay fp32.
     """
     generator = torch.Generator().manual_seed(seed)
-    blocks: dict[torch.dtype, torch.Tensor] = {}
+    base = torch.randn(_BLOCK, generator=generator)
+    blocks: dict[tuple[torch.dtype, float], torch.Tensor] = {}  # (dtype, std) -> doubled, scaled block
     done: dict[int, nn.Parameter] = {}
     for module_name, sub in module.named_modules():
         param_dtype = torch.float32 if module_name.rsplit(".", 1)[-1] in keep_fp32 else dtype
@@ -95,11 +96,11 @@ def materialize_(
                 elif data.ndim == 1:
                     data.fill_(1.0)
                 else:
-                    if param_dtype not in blocks:
-                        block = torch.randn(_BLOCK, generator=generator)
-                        blocks[param_dtype] = torch.cat((block, block)).to(device=device, dtype=param_dtype)
-                    _tile_(data, blocks[param_dtype], offset=(len(done) * 7919) % _BLOCK)
-                    data.mul_(_fan_in_std(data))
+                    key = (param_dtype, _fan_in_std(data))
+                    if key not in blocks:
+                        scaled = torch.cat((base, base)) * key[1]
+                        blocks[key] = scaled.to(device=device, dtype=param_dtype)
+                    _tile_(data, blocks[key], offset=(len(done) * 7919) % _BLOCK)
                 new = nn.Parameter(data, requires_grad=False)
             done[id(param)] = new
             sub._parameters[name] = new
