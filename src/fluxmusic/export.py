@@ -1,0 +1,110 @@
+"""Writing generated audio: file naming, JSON sidecars that reproduce each clip, spectrogram images."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor
+
+from fluxmusic import __version__
+from fluxmusic.audio import write_audio
+from fluxmusic.pipeline import AudioOutput
+
+FORMATS = ("wav", "flac")
+
+
+def slug(text: str, limit: int = 40) -> str:
+    """File-name-safe short form of a prompt."""
+    cleaned = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return cleaned[:limit].rstrip("-") or "clip"
+
+
+def output_paths(dest: str | Path, prompts: list[str], fmt: str) -> list[Path]:
+    """Where each clip goes.
+
+    ``dest`` with an audio suffix is a file (numbered ``stem_1``, ``stem_2``... when there are several
+    clips); anything else is a folder, with files ``001-a-calm-piano-piece.wav``...
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; use {' or '.join(FORMATS)}")
+    dest = Path(dest)
+    if dest.suffix.lower().lstrip(".") in FORMATS:
+        if len(prompts) == 1:
+            return [dest]
+        return [dest.with_name(f"{dest.stem}_{i + 1}{dest.suffix}") for i in range(len(prompts))]
+    return [dest / f"{i + 1:03d}-{slug(p)}.{fmt}" for i, p in enumerate(prompts)]
+
+
+def check_writable(paths: list[Path]) -> None:
+    """Fail early (before any generation) when an output cannot be written.
+
+    Raises:
+        PermissionError: a folder cannot be created or written, naming it.
+    """
+    for folder in sorted({p.parent for p in paths}):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / ".fluxmusic-write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as err:
+            raise PermissionError(
+                f"cannot write to {folder} ({err.strerror}); choose another --output"
+            ) from None
+
+
+def save_spectrogram(mel: Tensor, path: str | Path, title: str = "") -> Path:
+    """A PNG of a log-mel spectrogram (time on x, mel bands on y).
+
+    Shapes:
+        mel: (T, 64).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 3))
+    ax.imshow(
+        mel.T.numpy(), origin="lower", aspect="auto", cmap="magma", extent=(0, mel.shape[0] / 100, 0, 64)
+    )
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("mel band")
+    ax.set_title(title[:100], fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def save_outputs(
+    output: AudioOutput,
+    paths: list[Path],
+    settings: Mapping[str, Any],
+    spectrogram: bool = False,
+) -> list[Path]:
+    """Write each clip, a ``.json`` sidecar with everything needed to regenerate it, and optionally a PNG.
+
+    Returns:
+        The audio files written.
+    """
+    written = []
+    for i, path in enumerate(paths):
+        write_audio(path, output.waveforms[i], output.sample_rate)
+        sidecar = {
+            "prompt": output.prompts[i],
+            "seed": output.seeds[i] if output.seeds is not None else None,
+            **settings,
+            "sample_rate": output.sample_rate,
+            "num_samples": int(output.waveforms.shape[1]),
+            "fluxmusic_version": __version__,
+        }
+        path.with_suffix(".json").write_text(json.dumps(sidecar, indent=2) + "\n")
+        if spectrogram:
+            save_spectrogram(output.mels[i], path.with_suffix(".png"), output.prompts[i])
+        written.append(path)
+    return written
