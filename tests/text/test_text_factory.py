@@ -11,7 +11,9 @@ from fluxmusic.text import CachedConditioner, FluxMusicConditioner, build_condit
 
 
 def test_build_tiny_with_cache(tmp_path: Path) -> None:
-    cond = build_conditioner("tiny", mode="reference-sampling", cache_dir=tmp_path, txt_dim=16, pooled_dim=8)
+    cond = build_conditioner(
+        "tiny", mode="reference-sampling", embedding_cache_dir=tmp_path, txt_dim=16, pooled_dim=8
+    )
     assert isinstance(cond, CachedConditioner) and isinstance(cond.conditioner, FluxMusicConditioner)
     assert cond.mode == "reference-sampling"
     emb = cond.encode(["hello"])

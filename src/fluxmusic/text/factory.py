@@ -21,21 +21,22 @@ def build_conditioner(
     mode: str | TextMode = "training",
     device: torch.device | str = "cpu",
     dtype: torch.dtype | None = None,
-    cache_dir: str | os.PathLike[str] | None = None,
+    embedding_cache_dir: str | os.PathLike[str] | None = None,
     **kwargs: Any,
 ) -> TextConditioner:
     """Build a text conditioner by name.
 
     Args:
         name: ``"t5-clap"``: FluxMusic's T5-XXL + CLAP (``FluxMusicConditioner.from_pretrained``; extra
-            kwargs ``t5``, ``clap``, ``local_files_only``, ...). ``"minilm"``: the bundled
-            all-MiniLM-L6-v2 (``MiniLMConditioner``; kwargs ``max_length``, ``model_dir``).
+            kwargs ``t5``, ``clap``, ``local_files_only``, ``cache_dir`` (the HF cache), ...).
+            ``"minilm"``: the bundled all-MiniLM-L6-v2 (``MiniLMConditioner``; kwargs ``max_length``,
+            ``model_dir``).
             ``"tiny"``: random tiny T5 + CLAP for tests (``FluxMusicConditioner.tiny``; kwargs
             ``txt_dim``, ``pooled_dim``, ``seed``).
         mode: Text mode for ``"t5-clap"`` / ``"tiny"`` (``"training"`` or ``"reference-sampling"``).
         device: Device to run on.
         dtype: Encoder compute dtype (default: bf16 on CPU/CUDA for T5/CLAP, fp32 for MiniLM).
-        cache_dir: If given, wrap in a ``CachedConditioner`` storing embeddings there.
+        embedding_cache_dir: If given, wrap in a ``CachedConditioner`` storing embeddings there.
         **kwargs: Passed to the constructor named above.
 
     Raises:
@@ -54,6 +55,6 @@ def build_conditioner(
         conditioner = FluxMusicConditioner.tiny(mode=mode, device=device, **kwargs)
     else:
         raise ValueError(f"unknown text conditioner {name!r}; choose one of {list(CONDITIONERS)}")
-    if cache_dir is not None:
-        conditioner = CachedConditioner(conditioner, EmbeddingCache(cache_dir))
+    if embedding_cache_dir is not None:
+        conditioner = CachedConditioner(conditioner, EmbeddingCache(embedding_cache_dir))
     return conditioner
