@@ -125,7 +125,9 @@ def load_released(
     filename, preset = RELEASED[name]
     loaded = _collect(
         {
-            "transformer": lambda: load_musicflux(_released_checkpoint(filename), preset=preset, device=device),
+            "transformer": lambda: load_musicflux(
+                _released_checkpoint(filename), preset=preset, device=device
+            ),
             "vae": lambda: AudioVAE.from_pretrained(AUDIOLDM2_REPO, "vae", device=device),
             "vocoder": lambda: HifiGanVocoder.from_pretrained(AUDIOLDM2_REPO, "vocoder", device=device),
             "t5": lambda: T5Encoder.from_pretrained(SD3_REPO, device=device, dtype=text_dtype),
