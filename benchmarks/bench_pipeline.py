@@ -56,18 +56,6 @@ class PeakRSS:
         self._thread.join()
 
 
-def random_musicflux(preset: str, seed: int = 0) -> MusicFlux:
-    """Random weights without the cost of default initialisation."""
-    with torch.device("meta"):
-        model = MusicFlux(PRESETS[preset])
-    model = model.to_empty(device="cpu")
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0.0, 0.02, generator=gen)
-    return model
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="small", choices=sorted(PRESETS))
@@ -92,7 +80,7 @@ def main() -> None:
     with stage("build text encoders"):
         text = FluxMusicConditioner.random(dtype=torch.bfloat16)
     with stage("build transformer"):
-        transformer = random_musicflux(args.preset)
+        transformer = MusicFlux.random(PRESETS[args.preset])
     with stage("build vae + vocoder"):
         vae, vocoder = AudioVAE.from_config(), HifiGanVocoder.from_config()
     spec = PipelineSpec(default_duration=10.24, max_duration=max(40.96, args.duration), name="bench")

@@ -93,29 +93,19 @@ def reference_rope() -> Iterator[None]:
         musicflux.rope_table, layers.apply_rope = saved
 
 
-def build_model(preset: str, seed: int) -> MusicFlux:
-    """Random-weight model, initialised cheaply (meta build, then in-place normal init)."""
-    with torch.device("meta"):
-        model = MusicFlux(PRESETS[preset])
-    model = model.to_empty(device="cpu")
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0.0, 0.02, generator=gen)
-    return model.eval()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="small", choices=sorted(PRESETS))
     parser.add_argument("--img-tokens", type=int, default=1024, help="audio tokens (1024 = 10.24 s)")
     parser.add_argument("--txt-tokens", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "bench_transformer.json")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "bench_transformer.json"
+    )
     args = parser.parse_args()
 
     torch.manual_seed(0)
-    model = build_model(args.preset, seed=0)
+    model = MusicFlux.random(PRESETS[args.preset]).eval()
     cfg = model.config
     t_lat, f_lat = 2 * args.img_tokens // 8, 16  # 8 mel columns of tokens, as for the AudioLDM2 VAE
     img_ids, txt_ids = image_ids(2, t_lat, f_lat), text_ids(2, args.txt_tokens)
@@ -153,22 +143,33 @@ def main() -> None:
     rel = ((outputs["bf16"] - outputs["fp32"]).norm() / outputs["fp32"].norm()).item()
     ref_diff = (outputs["reference"] - outputs["fp32"]).abs().max().item()
 
-    print(f"MusicFlux-{args.preset}, batch 2 (one CFG step), {args.img_tokens} + {args.txt_tokens} tokens, "
-          f"{flops / 1e9:.0f} GFLOP, {torch.get_num_threads()} threads")
+    print(
+        f"MusicFlux-{args.preset}, batch 2 (one CFG step), {args.img_tokens} + {args.txt_tokens} tokens, "
+        f"{flops / 1e9:.0f} GFLOP, {torch.get_num_threads()} threads"
+    )
     print(f"matrix-product peak: fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s")
     print(f"{'path':<10} {'seconds':>8} {'GFLOP/s':>8} {'of peak':>8} {'speed-up':>9}")
     for name, row in results.items():
-        print(f"{name:<10} {row['seconds']:8.3f} {row['gflops']:8.0f} {row['fraction_of_peak']:8.1%} "
-              f"{row['speedup_vs_reference']:8.2f}x")
+        print(
+            f"{name:<10} {row['seconds']:8.3f} {row['gflops']:8.0f} {row['fraction_of_peak']:8.1%} "
+            f"{row['speedup_vs_reference']:8.2f}x"
+        )
     print(f"bf16 vs fp32 relative error {rel:.2e}; reference vs fp32 max abs diff {ref_diff:.1e}")
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {
-        "preset": args.preset, "batch": 2, "img_tokens": args.img_tokens, "txt_tokens": args.txt_tokens,
-        "gflop_per_step": flops / 1e9, "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "preset": args.preset,
+        "batch": 2,
+        "img_tokens": args.img_tokens,
+        "txt_tokens": args.txt_tokens,
+        "gflop_per_step": flops / 1e9,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
         "machine": platform.processor() or platform.machine(),
-        "peak_gflops": {"fp32": peak32, "bf16": peak16}, "paths": results,
-        "bf16_relative_error": rel, "reference_max_abs_diff": ref_diff,
+        "peak_gflops": {"fp32": peak32, "bf16": peak16},
+        "paths": results,
+        "bf16_relative_error": rel,
+        "reference_max_abs_diff": ref_diff,
     }
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")

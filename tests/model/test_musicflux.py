@@ -107,3 +107,12 @@ def test_gradient_checkpointing_matches() -> None:
     model(*inputs).square().mean().backward()
     for a, p in zip(plain, model.parameters()):
         torch.testing.assert_close(p.grad, a)
+
+
+def test_random_weights_are_seeded_and_scaled() -> None:
+    a = MusicFlux.random(PRESETS["tiny"], seed=1)
+    b = MusicFlux.random(PRESETS["tiny"], seed=1)
+    c = MusicFlux.random(PRESETS["tiny"], seed=2)
+    wa, wb, wc = (m.state_dict()["txt_in.weight"] for m in (a, b, c))
+    assert torch.equal(wa, wb) and not torch.equal(wa, wc)
+    assert abs(wa.std().item() - 0.02) < 0.005
