@@ -88,11 +88,10 @@ def run_build_demo(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point: ``python -m fluxmusic.data.demo.cli OUT_DIR [options]``."""
-    parser = argparse.ArgumentParser(prog="fluxmusic data build-demo", description=__doc__)
+    """Stand-alone entry point: ``python -m fluxmusic.data.demo OUT_DIR [options]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m fluxmusic.data.demo",
+        description="Render a text-to-music dataset from the music21 corpus with FluidSynth.",
+    )
     add_build_demo_arguments(parser)
     return run_build_demo(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
