@@ -29,7 +29,7 @@ class DoubleStreamBlock(nn.Module):
     """Separate weights for the audio (img) and text streams, joint attention over [txt; img].
 
     Shapes:
-        img: (B, Li, H), txt: (B, Lt, H), vec: (B, H), rope: (B, 1, Lt + Li, D // 2, 2)
+        img: (B, Li, H), txt: (B, Lt, H), vec: (B, H), rope: (B, 1, Lt + Li, D // 2) complex
         -> img: (B, Li, H), txt: (B, Lt, H).
     """
 
@@ -75,7 +75,7 @@ class SingleStreamBlock(nn.Module):
     """One stream over the joint sequence; qkv and MLP input share ``linear1``, outputs ``linear2``.
 
     Shapes:
-        x: (B, L, H), vec: (B, H), rope: (B, 1, L, D // 2, 2) -> (B, L, H).
+        x: (B, L, H), vec: (B, H), rope: (B, 1, L, D // 2) complex -> (B, L, H).
     """
 
     def __init__(self, hidden_size: int, num_heads: int, mlp_hidden_dim: int) -> None:

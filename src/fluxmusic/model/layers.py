@@ -50,10 +50,10 @@ class MLPEmbedder(nn.Module):
 
 
 class RMSNorm(nn.Module):
-    """Root-mean-square norm with a learned scale, computed in fp32.
+    """Root-mean-square norm with a learned scale, computed in fp32 (the output stays fp32).
 
     Shapes:
-        x: (..., D) -> (..., D) in ``x``'s dtype.
+        x: (..., D) -> (..., D) fp32.
     """
 
     def __init__(self, dim: int, eps: float = 1e-6) -> None:
@@ -62,13 +62,11 @@ class RMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: Tensor) -> Tensor:
-        x32 = x.float()
-        normed = x32 * torch.rsqrt(x32.pow(2).mean(dim=-1, keepdim=True) + self.eps)
-        return normed.to(x.dtype) * self.scale.to(x.dtype)
+        return F.rms_norm(x.float(), (x.shape[-1],), self.scale.float(), self.eps)
 
 
 class QKNorm(nn.Module):
-    """RMS-normalises queries and keys over the head dim."""
+    """RMS-normalises queries and keys over the head dim (fp32 out; cast after the rotary step)."""
 
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -76,17 +74,17 @@ class QKNorm(nn.Module):
         self.key_norm = RMSNorm(dim)
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        """Shapes: q, k, v: (B, H, L, D) -> q, k: (B, H, L, D) in ``v``'s dtype."""
-        return self.query_norm(q).to(v.dtype), self.key_norm(k).to(v.dtype)
+        """Shapes: q, k, v: (B, H, L, D) -> q, k: (B, H, L, D) fp32."""
+        return self.query_norm(q), self.key_norm(k)
 
 
 def attention(q: Tensor, k: Tensor, v: Tensor, rope: Tensor) -> Tensor:
-    """Rotary scaled-dot-product attention, heads merged back into features.
+    """Rotary scaled-dot-product attention (in ``v``'s dtype), heads merged back into features.
 
     Shapes:
-        q, k, v: (B, H, L, D), rope: (B, 1, L, D // 2, 2) -> (B, L, H * D).
+        q, k, v: (B, H, L, D), rope: (B, 1, L, D // 2) complex -> (B, L, H * D).
     """
-    q, k = apply_rope(q, rope), apply_rope(k, rope)
+    q, k = apply_rope(q, rope).to(v.dtype), apply_rope(k, rope).to(v.dtype)
     out = F.scaled_dot_product_attention(q, k, v)
     return out.transpose(1, 2).flatten(2)
 

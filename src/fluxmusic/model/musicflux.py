@@ -65,7 +65,7 @@ class MusicFlux(nn.Module):
         """Rotary table for the joint [txt; img] sequence; compute once and pass to ``forward``.
 
         Shapes:
-            txt_ids: (B, Lc, 3), img_ids: (B, Lx, 3) -> (B, 1, Lc + Lx, head_dim // 2, 2).
+            txt_ids: (B, Lc, 3), img_ids: (B, Lx, 3) -> (B, 1, Lc + Lx, head_dim // 2) complex.
         """
         return rope_table(torch.cat((txt_ids, img_ids), dim=1), self.config.axes_dim, self.config.theta)
 

@@ -1,7 +1,8 @@
 """Rotary position embedding over three position axes.
 
 The table is computed once per sampling run (``rope_table``) in float64 for exactness and stored as
-fp32 cos/sin, so the transformer's hot path never touches float64 nor recomputes trigonometry.
+complex64 unit rotations ``cos + i sin``, so the transformer's hot path never touches float64 nor
+recomputes trigonometry; rotating a feature pair is one complex multiplication.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ def rope_table(ids: Tensor, axes_dim: tuple[int, ...], theta: int) -> Tensor:
         theta: Base frequency.
 
     Returns:
-        fp32 tensor stacking cos and sin on the last axis.
+        complex64 rotations ``cos(angle) + i sin(angle)``.
 
     Shapes:
-        ids: (B, L, len(axes_dim)) -> table: (B, 1, L, D // 2, 2) with D = sum(axes_dim).
+        ids: (B, L, len(axes_dim)) -> table: (B, 1, L, D // 2) with D = sum(axes_dim).
     """
     if ids.shape[-1] != len(axes_dim):
         raise ValueError(f"ids have {ids.shape[-1]} position axes but axes_dim has {len(axes_dim)}")
@@ -35,20 +36,16 @@ def rope_table(ids: Tensor, axes_dim: tuple[int, ...], theta: int) -> Tensor:
         omega = 1.0 / (theta**scale)
         angles.append(ids[..., axis].to(torch.float64)[..., None] * omega)
     angle = torch.cat(angles, dim=-1)
-    table = torch.stack((torch.cos(angle), torch.sin(angle)), dim=-1)
-    return table.to(torch.float32).unsqueeze(1)
+    return torch.polar(torch.ones_like(angle), angle).to(torch.complex64).unsqueeze(1)
 
 
 def apply_rope(x: Tensor, table: Tensor) -> Tensor:
-    """Rotate consecutive feature pairs of ``x`` by the angles in ``table``.
+    """Rotate consecutive feature pairs ``(x0, x1)`` of ``x`` by the angles in ``table``.
 
-    The rotation is computed in fp32 and returned in ``x``'s dtype.
+    ``(x0 + i x1) * (cos + i sin)``, computed in fp32; returns fp32.
 
     Shapes:
-        x: (B, H, L, D), table: (B, 1, L, D // 2, 2) -> (B, H, L, D).
+        x: (B, H, L, D), table: (B, 1, L, D // 2) complex -> (B, H, L, D).
     """
-    pairs = x.float().unflatten(-1, (-1, 2))
-    x0, x1 = pairs.unbind(-1)
-    cos, sin = table.unbind(-1)
-    rotated = torch.stack((x0 * cos - x1 * sin, x0 * sin + x1 * cos), dim=-1)
-    return rotated.flatten(-2).to(x.dtype)
+    pairs = torch.view_as_complex(x.float().contiguous().unflatten(-1, (-1, 2)))
+    return torch.view_as_real(pairs * table).flatten(-2)
