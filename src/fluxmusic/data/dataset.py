@@ -1,0 +1,384 @@
+"""Training datasets: clips straight from audio files, or VAE latents from preprocessed shards.
+
+Both are map-style datasets indexed by a ``(index, sample_seed)`` key that the :class:`EpochSampler`
+makes: the seed drives every random choice for that sample (crop offset, silent-window redraws, the
+fresh latent drawn from a stored posterior), so a sample is the same whichever worker, rank or resumed
+run loads it. An item that cannot be used (missing, corrupt, only silence) comes back as
+:class:`SkippedItem` with its path and reason; batches simply leave it out. Nothing is replaced by zeros.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from fluxmusic.data.manifest import ManifestItem
+from fluxmusic.data.seeding import derive_seed
+
+__all__ = [
+    "AudioBatch",
+    "AudioClipDataset",
+    "AudioSample",
+    "DataPosition",
+    "EpochSampler",
+    "LatentBatch",
+    "LatentSample",
+    "LatentShardDataset",
+    "SkippedItem",
+    "collate",
+    "read_item_clip",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SkippedItem:
+    """An item left out of a batch: its manifest index, path and why."""
+
+    index: int
+    path: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (``item`` is 1-based)."""
+        return {"item": self.index + 1, "index": self.index, "path": self.path, "reason": self.reason}
+
+
+@dataclass
+class AudioSample:
+    """A training clip. Shapes: waveform (S,) at 16 kHz."""
+
+    index: int
+    waveform: Tensor
+    caption: str
+    offset_s: float
+
+
+@dataclass
+class LatentSample:
+    """A fresh latent drawn from a stored posterior, with the stored text embedding.
+
+    Shapes:
+        latent: (C, T, F); txt: (L, D); txt_mask: (L,); y: (Dy,).
+    """
+
+    index: int
+    latent: Tensor
+    caption: str
+    txt: Tensor
+    txt_mask: Tensor
+    y: Tensor
+
+
+@dataclass
+class AudioBatch:
+    """Clips of one micro-batch (skipped items are listed, not included). Shapes: waveforms (B, S)."""
+
+    waveforms: Tensor
+    captions: list[str]
+    indices: list[int]
+    skipped: list[SkippedItem] = field(default_factory=list)
+
+
+@dataclass
+class LatentBatch:
+    """Latents of one micro-batch with their text embeddings.
+
+    Shapes:
+        latents: (B, C, T, F); txt: (B, L, D); txt_mask: (B, L); y: (B, Dy).
+    """
+
+    latents: Tensor
+    captions: list[str]
+    indices: list[int]
+    txt: Tensor
+    txt_mask: Tensor
+    y: Tensor
+    skipped: list[SkippedItem] = field(default_factory=list)
+
+
+def read_item_clip(
+    item: ManifestItem,
+    duration: float,
+    generator: torch.Generator,
+    max_tries: int = 3,
+    silence_threshold: float | None = None,
+    start_s: float | None = None,
+) -> AudioSample:
+    """Make a training clip from an item with the reference's rules, inside the item's region.
+
+    A window of ``duration`` seconds is drawn uniformly inside the region (``item.offset`` /
+    ``item.duration``), read at the file's own rate, and passed through ``prepare_clip`` (resample to
+    16 kHz, channel 0, remove the mean, peak 0.5, right-pad). A silent window is redrawn up to
+    ``max_tries`` times with the same generator.
+
+    Raises:
+        fluxmusic.audio.AudioFileError: the file cannot be read.
+        fluxmusic.audio.SilentAudioError: every tried window was silent.
+
+    Shapes:
+        AudioSample.waveform: (round(duration * 16000),)
+    """
+    from fluxmusic.audio import AudioFileError, SilentAudioError, audio_info, prepare_clip, read_audio
+    from fluxmusic.audio.clips import SILENCE_THRESHOLD, draw_offset
+
+    threshold = SILENCE_THRESHOLD if silence_threshold is None else silence_threshold
+    info = audio_info(item.path)
+    rate = info.sample_rate
+    region_start = int(round((item.offset or 0.0) * rate))
+    if region_start >= info.num_frames:
+        raise AudioFileError(f"{item.path}: offset {item.offset} s is past the end ({info.duration_s:.3f} s)")
+    region_frames = info.num_frames - region_start
+    if item.duration is not None:
+        region_frames = min(region_frames, int(round(item.duration * rate)))
+    window = int(round(duration * rate))
+    tries = 1 if start_s is not None else max(1, max_tries)
+    for _ in range(tries):
+        if start_s is None:
+            start = region_start + draw_offset(region_frames, window, generator)
+        else:
+            start = region_start + int(round(start_s * rate))
+        length = min(window, region_start + region_frames - start)
+        audio = read_audio(
+            item.path, sample_rate=None, offset=start / rate, duration=length / rate, channel=0
+        )
+        clip = prepare_clip(audio, rate, duration, offset=0.0, silence_threshold=threshold)
+        if not clip.silent:
+            return AudioSample(item.index, clip.waveform, item.caption, start / rate)
+    raise SilentAudioError(f"{item.path}: {tries} window(s) of {duration:g} s were silent")
+
+
+class AudioClipDataset(Dataset):
+    """Clips straight from audio files (the reference's crop/pad/normalise rules, seeded).
+
+    Args:
+        items: Manifest items (usually those that passed ``data check``).
+        duration: Clip length in seconds.
+        max_tries: Windows drawn before a silent item is skipped.
+        silence_threshold: See :func:`fluxmusic.audio.normalize_peak`.
+
+    Shapes:
+        dataset[(i, seed)]: AudioSample with waveform (round(duration * 16000),), or SkippedItem.
+    """
+
+    def __init__(
+        self,
+        items: Sequence[ManifestItem],
+        duration: float,
+        max_tries: int = 3,
+        silence_threshold: float | None = None,
+    ) -> None:
+        self.items = list(items)
+        self.duration = duration
+        self.max_tries = max_tries
+        self.silence_threshold = silence_threshold
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, key: tuple[int, int]) -> AudioSample | SkippedItem:
+        from fluxmusic.audio import AudioFileError
+
+        index, seed = key
+        item = self.items[index]
+        try:
+            return read_item_clip(
+                item,
+                self.duration,
+                torch.Generator().manual_seed(seed),
+                self.max_tries,
+                self.silence_threshold,
+            )
+        except (AudioFileError, ValueError) as err:  # SilentAudioError is a ValueError
+            return SkippedItem(item.index, str(item.path), str(err).splitlines()[0])
+
+
+class LatentShardDataset(Dataset):
+    """Preprocessed shards (``fluxmusic preprocess``): posterior mean/log-variance and text embeddings.
+
+    Each access draws a fresh latent ``mean + exp(logvar / 2) * eps`` with ``eps`` from the key's seed,
+    so every epoch trains on new posterior samples, as when encoding audio on the fly.
+
+    Args:
+        root: The preprocess output folder (holding ``index.json``).
+
+    Shapes:
+        dataset[(i, seed)]: LatentSample with latent (C, T, F), txt (L, D), txt_mask (L,), y (Dy,).
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        from fluxmusic.data.preprocess import read_index
+
+        self.root = Path(root)
+        self.index = read_index(self.root)
+        self.rows: list[tuple[str, int]] = [
+            (shard["file"], row) for shard in self.index["shards"] for row in range(int(shard["count"]))
+        ]
+        self._handles: dict[str, Any] = {}
+        self._meta: dict[str, list[dict[str, Any]]] = {}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_handles"] = {}  # open files do not cross process boundaries
+        return state
+
+    def _open(self, name: str) -> Any:
+        from safetensors import safe_open
+
+        if name not in self._handles:
+            handle = safe_open(str(self.root / name), framework="pt")
+            self._handles[name] = handle
+            self._meta[name] = json.loads((handle.metadata() or {}).get("items", "[]"))
+        return self._handles[name]
+
+    def item_info(self, i: int) -> dict[str, Any]:
+        """Manifest index, path, caption and crop offset of row ``i``."""
+        name, row = self.rows[i]
+        self._open(name)
+        return self._meta[name][row]
+
+    def __getitem__(self, key: tuple[int, int]) -> LatentSample:
+        i, seed = key
+        name, row = self.rows[i]
+        handle = self._open(name)
+        info = self._meta[name][row]
+        get = {k: handle.get_slice(k)[row : row + 1][0] for k in ("mean", "logvar", "txt", "txt_mask", "y")}
+        mean, logvar = get["mean"].float(), get["logvar"].float()
+        eps = torch.randn(mean.shape, generator=torch.Generator().manual_seed(seed))
+        latent = mean + torch.exp(0.5 * logvar) * eps
+        return LatentSample(
+            int(info["index"]),
+            latent,
+            info["label"],
+            get["txt"].float(),
+            get["txt_mask"].bool(),
+            get["y"].float(),
+        )
+
+    def empty_text(self) -> tuple[Tensor, Tensor, Tensor]:
+        """The stored embedding of the empty caption (for caption dropout). Shapes: (L, D), (L,), (Dy,)."""
+        from safetensors.torch import load_file
+
+        empty = load_file(str(self.root / "empty_text.safetensors"))
+        return empty["txt"][0].float(), empty["txt_mask"][0].bool(), empty["y"][0].float()
+
+
+def collate(samples: Sequence[AudioSample | LatentSample | SkippedItem]) -> AudioBatch | LatentBatch:
+    """Stack the usable samples of a micro-batch; skipped items are listed in ``skipped``.
+
+    A micro-batch may end up with zero rows (every item skipped); its tensors then have batch size 0.
+    """
+    skipped = [s for s in samples if isinstance(s, SkippedItem)]
+    kept = [s for s in samples if not isinstance(s, SkippedItem)]
+    if kept and isinstance(kept[0], LatentSample) or not kept and isinstance(samples[0], LatentSample):
+        latent = [s for s in kept if isinstance(s, LatentSample)]
+        return LatentBatch(
+            torch.stack([s.latent for s in latent]),
+            [s.caption for s in latent],
+            [s.index for s in latent],
+            torch.stack([s.txt for s in latent]),
+            torch.stack([s.txt_mask for s in latent]),
+            torch.stack([s.y for s in latent]),
+            skipped,
+        )
+    audio = [s for s in kept if isinstance(s, AudioSample)]
+    waveforms = torch.stack([s.waveform for s in audio]) if audio else torch.zeros(0, 0)
+    return AudioBatch(waveforms, [s.caption for s in audio], [s.index for s in audio], skipped)
+
+
+@dataclass(frozen=True)
+class DataPosition:
+    """Where the data stream is: the epoch and the number of micro-batches already consumed in it."""
+
+    epoch: int = 0
+    batch: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        """Plain dict for the training state."""
+        return {"epoch": self.epoch, "batch": self.batch}
+
+
+class EpochSampler:
+    """Seeded, rank-sharded micro-batches of ``(index, sample_seed)`` keys, resumable at any position.
+
+    Each epoch is a permutation of the dataset drawn from ``(seed, "order", epoch)``. Global micro-batch
+    ``b`` covers permutation positions ``[b * W * B, (b + 1) * W * B)`` (W ranks, B per rank); rank ``r``
+    takes its ``r``-th slice of ``B``. The remainder of an epoch that does not fill a global micro-batch
+    is dropped (it comes first in another epoch's order). A sample's seed depends on ``(seed, epoch,
+    permutation position)`` only, so the data seen does not depend on the number of ranks' workers.
+
+    Args:
+        num_items: Dataset size.
+        batch_size: Micro-batch size per rank.
+        seed: Run seed.
+        rank: This process's rank.
+        world_size: Number of ranks.
+        shuffle: Permute each epoch (else manifest order).
+    """
+
+    def __init__(
+        self,
+        num_items: int,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+        shuffle: bool = True,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if num_items < batch_size * world_size:
+            raise ValueError(
+                f"the dataset has {num_items} usable items but one micro-batch needs {batch_size} x "
+                f"{world_size} rank(s) = {batch_size * world_size}; lower the batch size or add data"
+            )
+        self.num_items = num_items
+        self.batch_size = batch_size
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.shuffle = shuffle
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """Micro-batches per rank per epoch."""
+        return self.num_items // (self.batch_size * self.world_size)
+
+    def order(self, epoch: int) -> Tensor:
+        """The epoch's permutation of item indices. Shapes: -> (num_items,) int64."""
+        if not self.shuffle:
+            return torch.arange(self.num_items)
+        gen = torch.Generator().manual_seed(derive_seed(self.seed, "order", epoch))
+        return torch.randperm(self.num_items, generator=gen)
+
+    def epoch_batches(self, epoch: int, start: int = 0) -> list[list[tuple[int, int]]]:
+        """This rank's micro-batches of ``(index, sample_seed)`` keys, from batch ``start`` to the end."""
+        order = self.order(epoch).tolist()
+        out = []
+        for b in range(start, self.batches_per_epoch):
+            first = (b * self.world_size + self.rank) * self.batch_size
+            positions = range(first, first + self.batch_size)
+            out.append([(order[p], derive_seed(self.seed, "sample", epoch, p)) for p in positions])
+        return out
+
+    def stream(self, position: DataPosition) -> Iterator[tuple[DataPosition, list[tuple[int, int]]]]:
+        """Endless micro-batches from ``position``; yields the position *after* each batch with it."""
+        epoch, start = position.epoch, position.batch
+        if start >= self.batches_per_epoch:
+            epoch, start = epoch + 1, 0
+        while True:
+            for offset, keys in enumerate(self.epoch_batches(epoch, start)):
+                yield DataPosition(epoch, start + offset + 1), keys
+            epoch, start = epoch + 1, 0

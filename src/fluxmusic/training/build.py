@@ -1,0 +1,106 @@
+"""Build a run's components from its config: transformer (random, ``init_from``, LoRA), VAE, vocoder, text.
+
+Random components (the transformer without ``init_from``, and the ``random`` VAE / vocoder used by tests)
+are initialised from seeds derived from ``run.seed``, so every rank and every resumed run builds the
+same weights.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fluxmusic.data.seeding import derive_seed
+from fluxmusic.model import MusicFlux
+from fluxmusic.training.config import TrainConfig
+
+__all__ = ["build_model", "build_text", "build_vae", "build_vocoder", "text_entry"]
+
+logger = logging.getLogger(__name__)
+
+
+def build_model(config: TrainConfig, device: torch.device | str = "cpu") -> MusicFlux:
+    """The transformer to train: ``init_from`` weights or a seeded random init; LoRA layers if enabled.
+
+    Raises:
+        fluxmusic.checkpoints.CheckpointError: unreadable ``init_from``.
+        ValueError: ``init_from`` weights of another size than ``model.preset`` (+ overrides).
+    """
+    from fluxmusic.checkpoints import load_musicflux
+
+    wanted = config.model.musicflux()
+    if config.model.init_from:
+        model = load_musicflux(config.model.init_from, key=config.model.init_key or None, device="cpu")
+        if model.config != wanted:
+            diff = {
+                k: (v, getattr(model.config, k))
+                for k, v in wanted.to_dict().items()
+                if model.config.to_dict()[k] != v
+            }
+            raise ValueError(
+                f"model.init_from {config.model.init_from} holds a different transformer than model.preset "
+                f"{config.model.preset!r} (config vs weights: {diff}); set model.preset / model.overrides "
+                "to match"
+            )
+        logger.info("initialised from %s", config.model.init_from)
+    else:
+        torch.manual_seed(derive_seed(config.run.seed, "init"))
+        model = MusicFlux(wanted)
+    model.gradient_checkpointing = config.model.gradient_checkpointing
+    if config.lora.enabled:
+        from fluxmusic.training.lora import add_lora, lora_config
+
+        lora = config.lora
+        add_lora(
+            model, lora_config(lora.rank, lora.alpha, lora.dropout, lora.targets, config.model.init_from)
+        )
+    return model.to(device).train()
+
+
+def build_vae(config: TrainConfig, device: torch.device | str = "cpu") -> Any:
+    """The frozen ``AudioVAE`` (pretrained, or random from ``vae.random`` with a derived seed)."""
+    from fluxmusic.audio import AudioVAE
+
+    if config.vae.random:
+        torch.manual_seed(derive_seed(config.run.seed, "vae"))
+        vae = AudioVAE.from_config(**config.vae.random)
+    else:
+        vae = AudioVAE.from_pretrained(config.vae.pretrained, config.vae.subfolder or None)
+    return vae.to(device).eval().requires_grad_(False)
+
+
+def build_vocoder(config: TrainConfig, device: torch.device | str = "cpu") -> Any:
+    """The vocoder for samples and export (HiFi-GAN pretrained or random, or Griffin-Lim)."""
+    from fluxmusic.audio import GriffinLimVocoder, HifiGanVocoder
+
+    voc = config.vocoder
+    if voc.type == "griffin-lim":
+        return GriffinLimVocoder(n_iter=voc.n_iter)
+    if voc.random:
+        torch.manual_seed(derive_seed(config.run.seed, "vocoder"))
+        return HifiGanVocoder.from_config(**voc.random).to(device).eval()
+    return HifiGanVocoder.from_pretrained(voc.pretrained, voc.subfolder or None, device=device).eval()
+
+
+def text_entry(config: TrainConfig) -> dict[str, Any]:
+    """The ``text_encoder`` entry of an exported model folder (``fluxmusic.json``)."""
+    entry: dict[str, Any] = {"type": config.text.encoder, **config.text.options}
+    if config.text.encoder != "minilm":
+        entry["mode"] = config.text.mode
+    return entry
+
+
+def build_text(config: TrainConfig, device: torch.device | str = "cpu", cache: bool = True) -> Any:
+    """The frozen text conditioner, wrapped in an embedding cache (``text.cache_dir`` or the run's)."""
+    from fluxmusic.text.factory import build_conditioner
+
+    cache_dir = None
+    if cache:
+        cache_dir = config.text.cache_dir or str(Path(config.run.dir) / "text_cache")
+    options = dict(config.text.options)
+    if config.text.encoder != "minilm":
+        options["mode"] = config.text.mode
+    return build_conditioner(config.text.encoder, device=device, embedding_cache_dir=cache_dir, **options)

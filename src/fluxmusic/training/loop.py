@@ -1,0 +1,320 @@
+"""The training loop: rectified-flow MusicFlux training from a laptop CPU to multi-node GPU jobs.
+
+Reads top to bottom: set up the process group and run folder; build the frozen VAE and text encoder, the
+transformer (LoRA if enabled), its DDP/FSDP wrapper, EMA, AdamW and the schedule; resume if asked; then
+for each optimizer step run ``grad_accum`` micro-batches (gradient sync only on the last), clip, step,
+update the EMA, and now and then log, checkpoint and render samples.
+
+Every random draw of a micro-batch comes from a generator seeded with ``(seed, rank, step, micro)``;
+per-sample draws (crops, posterior samples) from ``(seed, epoch, position)``; so a resumed run repeats
+the uninterrupted one bit for bit (on CPU; CUDA kernels may be non-deterministic).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from fluxmusic.data.dataset import EpochSampler, SkippedItem
+from fluxmusic.data.seeding import derive_seed, generator
+from fluxmusic.flow import flow_matching_loss, interpolate, sample_timesteps, velocity_target
+from fluxmusic.model import image_ids, pack, text_ids
+from fluxmusic.text.base import TextEmbedding
+from fluxmusic.training import state as run_state
+from fluxmusic.training.batches import DataStream, build_data, encode_captions, prepare_batch
+from fluxmusic.training.build import build_model, build_text, build_vae, build_vocoder
+from fluxmusic.training.checkpoint import clean_stale, latest_checkpoint
+from fluxmusic.training.config import TrainConfig, load_config
+from fluxmusic.training.distributed import (
+    DistContext,
+    choose_strategy,
+    init_distributed,
+    no_sync,
+    unwrap,
+    wrap_model,
+)
+from fluxmusic.training.ema import EMA
+from fluxmusic.training.faults import maybe_kill
+from fluxmusic.training.metrics import MetricsLogger
+from fluxmusic.training.optim import build_optimizer
+
+__all__ = ["TrainResult", "flow_loss", "resume_config", "train"]
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAME = "train_config.json"
+
+
+@dataclass
+class TrainResult:
+    """What a finished run left behind (on rank 0; other ranks get the same counters)."""
+
+    run_dir: Path
+    step: int
+    checkpoint: Path | None
+    export: Path | None
+    last_loss: float | None
+
+
+def resume_config(run_dir: str | os.PathLike[str], overrides: list[str] | None = None) -> TrainConfig:
+    """The saved config of a run, with ``--set`` overrides (e.g. ``run.max_steps=20000``)."""
+    path = Path(run_dir) / CONFIG_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: {run_dir} is not a fluxmusic run folder")
+    return load_config(path, overrides)
+
+
+def flow_loss(
+    model: nn.Module,
+    latents: Tensor,
+    text: TextEmbedding,
+    gen: torch.Generator,
+    config: TrainConfig,
+    rope_cache: dict[tuple[int, ...], Tensor],
+) -> tuple[Tensor, Tensor]:
+    """Rectified-flow loss of one micro-batch: t ~ logit-normal, x_t = (1 - t) x0 + t eps, target eps - x0.
+
+    Returns the mean loss over the rows (0 for an empty batch, which still runs so that every rank
+    takes part in the gradient all-reduce) and the per-row losses (detached).
+
+    Shapes:
+        latents: (B, C, T, F); text: (B, L, D) -> (), (B,).
+    """
+    device = latents.device
+    batch, _, t_lat, f_lat = latents.shape
+    x0 = pack(latents)
+    t = sample_timesteps(
+        batch, gen, mean=config.flow.logit_mean, std=config.flow.logit_std, shift=config.flow.shift
+    )
+    noise = torch.randn(x0.shape, generator=gen).to(device)
+    t = t.to(device)
+    img_ids = image_ids(batch, t_lat, f_lat, device)
+    txt_ids = text_ids(batch, text.txt.shape[1], device)
+    key = (t_lat, f_lat, text.txt.shape[1])
+    if key not in rope_cache:
+        rope_cache[key] = unwrap(model).rope(text_ids(1, key[2], device), image_ids(1, t_lat, f_lat, device))
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.run.precision == "bf16")
+    with autocast:
+        pred = model(interpolate(x0, noise, t), img_ids, text.txt, txt_ids, t, text.y, rope=rope_cache[key])
+    per_row = flow_matching_loss(pred, velocity_target(x0, noise), reduce=False)
+    return per_row.sum() / max(batch, 1), per_row.detach()
+
+
+def train(config: TrainConfig, resume: str | os.PathLike[str] | None = None) -> TrainResult:
+    """Train (or resume) a run described by ``config``; under ``torchrun`` every rank calls this.
+
+    Args:
+        config: The experiment.
+        resume: A run folder to continue from its newest complete checkpoint (``config`` should be
+            :func:`resume_config` of it).
+
+    Returns:
+        The :class:`TrainResult`.
+    """
+    ctx = init_distributed(config.run.device)
+    try:
+        return _train(config, ctx, Path(resume) if resume is not None else None)
+    finally:
+        ctx.shutdown()
+
+
+def _train(config: TrainConfig, ctx: DistContext, resume: Path | None) -> TrainResult:
+    run, optim_cfg = config.run, config.optim
+    if run.threads:
+        torch.set_num_threads(run.threads)
+    run_dir = Path(run.dir)
+    if resume is not None and resume.resolve() != run_dir.resolve():
+        raise ValueError(f"--resume {resume} but run.dir is {run.dir}; resume a run in its own folder")
+    checkpoint = latest_checkpoint(run_dir) if resume is not None else None
+    if resume is not None and checkpoint is None:
+        raise FileNotFoundError(f"{run_dir} has no complete checkpoint to resume from")
+    if resume is None and latest_checkpoint(run_dir) is not None:
+        raise ValueError(
+            f"{run_dir} already holds checkpoints; pass --resume {run_dir} or choose a new run.dir"
+        )
+    if ctx.is_main:
+        (run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        clean_stale(run_dir)
+        config.save_json(run_dir / CONFIG_NAME)
+    ctx.barrier()
+    device = ctx.device
+
+    # 1. frozen components: the VAE (audio path, samples, export), the vocoder (rank 0), the text encoder
+    needs_audio_parts = bool(config.data.manifest) or (ctx.is_main and (run.export or config.sample.every))
+    vae = build_vae(config, device) if needs_audio_parts else None
+    vocoder = build_vocoder(config, device) if ctx.is_main and (run.export or config.sample.every) else None
+    data = build_data(config, ctx, run_dir, vae)
+    text = build_text(config, device) if data.from_audio or ctx.is_main else None
+
+    # 2. the transformer, its wrapper, EMA, optimizer and schedule
+    model = build_model(config, device)
+    _check_widths(config, model, text, data)
+    torch.manual_seed(derive_seed(run.seed, "torch", ctx.rank))
+    strategy = choose_strategy(run.strategy, config.model.preset, ctx)
+    wrapped = wrap_model(model, strategy, ctx)
+    trainable = [(n, p) for n, p in unwrap(wrapped).named_parameters() if p.requires_grad]
+    ema = EMA(trainable, config.ema.decay)
+    optimizer, scheduler = build_optimizer(
+        [p for _, p in trainable], optim_cfg, run.max_steps, fused=device.type == "cuda"
+    )
+    state = run_state.RunState()
+    if checkpoint is not None:
+        state = run_state.restore(checkpoint, config, ctx, wrapped, ema, optimizer, scheduler)
+    n_params = sum(p.numel() for _, p in trainable)
+    logger.info(
+        "training %d parameters (%s, %s, %d rank(s)) in %s",
+        n_params,
+        config.model.preset,
+        strategy,
+        ctx.world_size,
+        run_dir,
+    )
+
+    # 3. data: sampler, stream, text embeddings (pre-encoded once into the cache)
+    sampler = EpochSampler(
+        len(data.dataset), optim_cfg.batch_size, run.seed, ctx.rank, ctx.world_size, config.data.shuffle
+    )
+    stream = iter(DataStream(data.dataset, sampler, state.position, config.data.num_workers))
+    if data.from_audio:
+        encode_captions(text, data.captions, ctx)
+        with torch.inference_mode():
+            empty = text.encode([""]).to(device, torch.float32)
+    else:
+        txt, mask, y = data.dataset.empty_text()  # type: ignore[attr-defined]
+        empty = TextEmbedding(txt[None], mask[None], y[None]).to(device)
+    tokens_per_sample = (data.latent_shape[1] // 2) * (data.latent_shape[2] // 2) + empty.txt.shape[1]
+    metrics = MetricsLogger(run_dir, state.step, run.tensorboard, run.max_steps) if ctx.is_main else None
+    skip_log = run_dir / "logs" / f"skipped-r{ctx.rank}.jsonl"
+
+    # 4. the loop
+    rope_cache: dict[tuple[int, ...], Tensor] = {}
+    loss_sum = torch.zeros((), device=device)
+    rows, skipped_rows, last_loss, saved = 0, 0, None, None
+    grad_norm = torch.zeros((), device=device)
+    interval_start, interval_steps = time.perf_counter(), 0
+    wrapped.train()
+    while state.step < run.max_steps:
+        for micro in range(optim_cfg.grad_accum):
+            state.position, batch = next(stream)
+            if batch.skipped:
+                _record_skips(skip_log, state.step, batch.skipped)
+                skipped_rows += len(batch.skipped)
+            gen = generator(run.seed, "step", ctx.rank, state.step, micro)
+            latents, batch_text = prepare_batch(
+                batch, gen, config, device, data.latent_shape, empty, vae, text
+            )
+            with no_sync(wrapped, strategy, enabled=micro < optim_cfg.grad_accum - 1):
+                loss, per_row = flow_loss(wrapped, latents, batch_text, gen, config, rope_cache)
+                (loss / optim_cfg.grad_accum).backward()
+            loss_sum += per_row.sum()
+            rows += per_row.numel()
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            [p for _, p in trainable], optim_cfg.grad_clip if optim_cfg.grad_clip > 0 else float("inf")
+        )
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        ema.update()
+        state.step += 1
+        interval_steps += 1
+
+        if state.step % run.log_every == 0 or state.step == run.max_steps:
+            totals = torch.stack(
+                [
+                    loss_sum,
+                    torch.tensor(float(rows), device=device),
+                    torch.tensor(float(skipped_rows), device=device),
+                ]
+            )
+            if ctx.distributed:
+                torch.distributed.all_reduce(totals)
+            norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
+            loss_total, row_total, skip_total = totals.tolist()
+            elapsed = time.perf_counter() - interval_start
+            last_loss = loss_total / max(row_total, 1.0)
+            state.samples += int(row_total)
+            state.skipped += int(skip_total)
+            if not torch.isfinite(torch.tensor(last_loss)):
+                raise FloatingPointError(
+                    f"loss is {last_loss} at step {state.step}; lower optim.lr or check the data"
+                )
+            if metrics is not None:
+                metrics.log({
+                    "step": state.step, "epoch": state.position.epoch, "loss": last_loss,
+                    "lr": scheduler.get_last_lr()[0], "grad_norm": float(norm),
+                    "steps_per_s": interval_steps / elapsed, "samples_per_s": row_total / elapsed,
+                    "tokens_per_s": row_total * tokens_per_sample / elapsed,
+                    "samples": state.samples, "skipped": state.skipped, "elapsed_s": elapsed,
+                })  # fmt: skip
+            loss_sum.zero_()
+            rows, skipped_rows, interval_steps = 0, 0, 0
+            interval_start = time.perf_counter()
+
+        if config.sample.every and state.step % config.sample.every == 0:
+            _sample(config, ctx, wrapped, ema, vae, vocoder, text, state.step, device)
+        if state.step % run.checkpoint_every == 0 or state.step == run.max_steps:
+            saved = run_state.save(run_dir, config, ctx, wrapped, ema, optimizer, scheduler, state) or saved
+        maybe_kill("kill-after-step", state.step)
+
+    export = None
+    if run.export:
+        full_ema = ema.full_state()
+        if ctx.is_main:
+            from fluxmusic.training.samples import export_run
+
+            export = export_run(config, unwrap(wrapped), full_ema, vae, vocoder, text, torch.device("cpu"))
+        ctx.barrier()
+    if metrics is not None:
+        metrics.close()
+    return TrainResult(run_dir, state.step, saved or latest_checkpoint(run_dir), export, last_loss)
+
+
+def _check_widths(config: TrainConfig, model: nn.Module, text: Any, data: Any) -> None:
+    cfg = config.model.musicflux()
+    if text is not None and (text.txt_dim, text.pooled_dim) != (cfg.context_in_dim, cfg.vec_in_dim):
+        raise ValueError(
+            f"text encoder {config.text.encoder!r} gives widths ({text.txt_dim}, {text.pooled_dim}) but the "
+            f"transformer takes ({cfg.context_in_dim}, {cfg.vec_in_dim}); match model.preset/overrides to it"
+        )
+    if cfg.in_channels != 4 * data.latent_shape[0]:
+        raise ValueError(
+            f"the transformer takes {cfg.in_channels} features; latents have {data.latent_shape[0]} "
+            "channels (x4)"
+        )
+
+
+def _record_skips(path: Path, step: int, skipped: list[SkippedItem]) -> None:
+    import json
+
+    with path.open("a", encoding="utf-8") as f:
+        for item in skipped:
+            f.write(json.dumps({"step": step, **item.to_dict()}, ensure_ascii=False) + "\n")
+            logger.warning("skipped item %d (%s): %s", item.index + 1, item.path, item.reason)
+
+
+def _sample(
+    config: TrainConfig,
+    ctx: DistContext,
+    model: nn.Module,
+    ema: EMA,
+    vae: Any,
+    vocoder: Any,
+    text: Any,
+    step: int,
+    device: torch.device,
+) -> None:
+    from fluxmusic.training.samples import ema_transformer, render_samples
+
+    full_ema = ema.full_state()
+    if ctx.is_main:
+        transformer = ema_transformer(config, unwrap(model), full_ema, device)
+        render_samples(config, step, transformer, vae, vocoder, text, device)
+        del transformer
+    ctx.barrier()
