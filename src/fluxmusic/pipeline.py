@@ -197,6 +197,27 @@ class FluxMusicPipeline:
         )
         return save_model_dir(parts, out_dir)
 
+    def load_lora(self, path: str | Path, weight_name: str = "adapter_model.safetensors") -> None:
+        """Add a LoRA adapter (``adapter_config.json`` + safetensors weights) to the transformer.
+
+        ``path`` is what ``fluxmusic train`` with ``lora.enabled`` exports (``RUN_DIR/export``), or one of
+        its checkpoints (``weight_name="adapter_ema.safetensors"`` for the EMA adapter). Needs ``peft``.
+
+        Raises:
+            FileNotFoundError: not an adapter folder.
+            ValueError: an adapter is already loaded, or this one does not fit the transformer.
+        """
+        from fluxmusic.training.lora import load_lora
+
+        load_lora(self.transformer, path, weight_name)
+        self.transformer.to(self.device).eval()
+
+    def unload_lora(self) -> None:
+        """Remove the LoRA adapter: the original linears are put back; outputs equal the base model's."""
+        from fluxmusic.training.lora import remove_lora
+
+        remove_lora(self.transformer)
+
     # -- stage helpers -------------------------------------------------------------------------------
 
     @property

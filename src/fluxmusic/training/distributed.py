@@ -147,7 +147,7 @@ def wrap_model(model: nn.Module, strategy: str, ctx: DistContext) -> nn.Module:
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [ctx.device.index] if ctx.device.type == "cuda" else None
-        return DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
+        return DistributedDataParallel(model, device_ids=ids)
     if strategy == "fsdp":
         from torch.distributed.fsdp import fully_shard
 

@@ -54,13 +54,23 @@ CONFIG_NAME = "train_config.json"
 
 @dataclass
 class TrainResult:
-    """What a finished run left behind (on rank 0; other ranks get the same counters)."""
+    """What a finished run left behind.
+
+    Attributes:
+        run_dir: The run folder.
+        step: Optimizer steps taken.
+        checkpoint: The newest checkpoint.
+        export: ``RUN_DIR/export`` when written (rank 0).
+        last_loss: Mean loss of the last log interval (all ranks).
+        model: This rank's trained transformer (unwrapped; sharded DTensors under FSDP).
+    """
 
     run_dir: Path
     step: int
     checkpoint: Path | None
     export: Path | None
     last_loss: float | None
+    model: nn.Module | None = None
 
 
 def resume_config(run_dir: str | os.PathLike[str], overrides: list[str] | None = None) -> TrainConfig:
@@ -147,11 +157,11 @@ def _train(config: TrainConfig, ctx: DistContext, resume: Path | None) -> TrainR
     device = ctx.device
 
     # 1. frozen components: the VAE (audio path, samples, export), the vocoder (rank 0), the text encoder
-    needs_audio_parts = bool(config.data.manifest) or (ctx.is_main and (run.export or config.sample.every))
-    vae = build_vae(config, device) if needs_audio_parts else None
-    vocoder = build_vocoder(config, device) if ctx.is_main and (run.export or config.sample.every) else None
+    renders = ctx.is_main and bool(run.export or config.sample.every)  # rank 0 needs the whole pipeline
+    vae = build_vae(config, device) if config.data.manifest or renders else None
+    vocoder = build_vocoder(config, device) if renders else None
     data = build_data(config, ctx, run_dir, vae)
-    text = build_text(config, device) if data.from_audio or ctx.is_main else None
+    text = build_text(config, device) if data.from_audio or renders else None
 
     # 2. the transformer, its wrapper, EMA, optimizer and schedule
     model = build_model(config, device)
@@ -273,7 +283,9 @@ def _train(config: TrainConfig, ctx: DistContext, resume: Path | None) -> TrainR
         ctx.barrier()
     if metrics is not None:
         metrics.close()
-    return TrainResult(run_dir, state.step, saved or latest_checkpoint(run_dir), export, last_loss)
+    return TrainResult(
+        run_dir, state.step, saved or latest_checkpoint(run_dir), export, last_loss, unwrap(wrapped)
+    )
 
 
 def _check_widths(config: TrainConfig, model: nn.Module, text: Any, data: Any) -> None:
@@ -283,6 +295,15 @@ def _check_widths(config: TrainConfig, model: nn.Module, text: Any, data: Any) -
             f"text encoder {config.text.encoder!r} gives widths ({text.txt_dim}, {text.pooled_dim}) but the "
             f"transformer takes ({cfg.context_in_dim}, {cfg.vec_in_dim}); match model.preset/overrides to it"
         )
+    if not data.from_audio:
+        stored = data.dataset.index["text"]
+        if (stored["txt_dim"], stored["pooled_dim"]) != (cfg.context_in_dim, cfg.vec_in_dim):
+            raise ValueError(
+                f"the shards hold text of widths ({stored['txt_dim']}, {stored['pooled_dim']}) but the "
+                f"transformer takes ({cfg.context_in_dim}, {cfg.vec_in_dim})"
+            )
+        if text is not None and text.cache_key != stored["cache_key"]:
+            logger.warning("[text] differs from the encoder the shards were made with; samples may be off")
     if cfg.in_channels != 4 * data.latent_shape[0]:
         raise ValueError(
             f"the transformer takes {cfg.in_channels} features; latents have {data.latent_shape[0]} "
