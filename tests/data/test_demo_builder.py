@@ -129,7 +129,7 @@ def test_split_by_piece_determinism_and_resume(tmp_path: Path) -> None:
 
     stamps = {r["wav"]: (first.out_dir / r["wav"]).stat().st_mtime_ns for r in records}
     report = build_demo_dataset(first)  # resume: everything is done, nothing is rendered again
-    assert report.n_clips == 6
+    assert report.n_clips == 6 and report.stats["build"]["n_processed_now"] == 0
     assert stamps == {r["wav"]: (first.out_dir / r["wav"]).stat().st_mtime_ns for r in records}
     with pytest.raises(ValueError, match="different config"):
         build_demo_dataset(DemoDatasetConfig(out_dir=tmp_path / "a", **{**kwargs, "seed": 12}))

@@ -151,8 +151,9 @@ def build_demo_dataset(config: DemoDatasetConfig, progress: bool = False) -> Dem
     _check_out_dir(config)
     tasks = plan_tasks(config)
     n_planned = sum(len(t.slots) for t in tasks)
-    todo = [t for t in tasks if not all(load_done(config.out_dir, s.clip_id) for s in t.slots)]
-    logger.info("demo dataset: %d clips planned, %d pieces to process", n_planned, len(todo))
+    done = {s.clip_id for t in tasks for s in t.slots if load_done(config.out_dir, s.clip_id) is not None}
+    todo = [t for t in tasks if any(s.clip_id not in done for s in t.slots)]
+    logger.info("demo dataset: %d clips planned, %d already done", n_planned, len(done))
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -176,11 +177,12 @@ def build_demo_dataset(config: DemoDatasetConfig, progress: bool = False) -> Dem
         if bar is not None:
             bar.close()
     records = [load_done(config.out_dir, s.clip_id) for t in tasks for s in t.slots]
-    return _finish(config, [r for r in records if r is not None], n_planned, time.perf_counter() - start)
+    elapsed = time.perf_counter() - start
+    return _finish(config, [r for r in records if r is not None], n_planned, n_planned - len(done), elapsed)
 
 
 def _finish(
-    config: DemoDatasetConfig, records: list[dict[str, Any]], n_planned: int, elapsed: float
+    config: DemoDatasetConfig, records: list[dict[str, Any]], n_planned: int, n_new: int, elapsed: float
 ) -> DemoDatasetReport:
     """Write manifests, metadata.jsonl and stats.json from the records, in clip order."""
     records.sort(key=lambda r: r["index"])
@@ -195,7 +197,12 @@ def _finish(
             f.write(json.dumps({k: v for k, v in r.items() if k != "index"}, ensure_ascii=False) + "\n")
     n_bytes = sum((out / r["wav"]).stat().st_size for r in accepted)
     stats = compute_stats(accepted, rejected, n_bytes)
-    stats["build"] = {"elapsed_s": round(elapsed, 1), "workers": config.workers, "n_planned": n_planned}
+    stats["build"] = {  # this call only: a resumed build counts the clips it processed
+        "elapsed_s": round(elapsed, 1),
+        "workers": config.workers,
+        "n_planned": n_planned,
+        "n_processed_now": n_new,
+    }
     (out / "stats.json").write_text(json.dumps(stats, ensure_ascii=False, indent=1) + "\n", "utf-8")
     return DemoDatasetReport(
         out_dir=out,

@@ -65,7 +65,8 @@ def format_report(report: DemoDatasetReport, top: int = 12) -> str:
         f"demo dataset: {report.out_dir}",
         f"  clips: {report.n_clips} built of {report.n_planned} planned "
         f"(train {report.n_train}, test {report.n_test}; {report.n_rejected} rejected)",
-        f"  audio: {report.hours:.3f} h, {report.bytes / 1e6:.1f} MB; built in {report.elapsed_s:.0f} s",
+        f"  audio: {report.hours:.3f} h, {report.bytes / 1e6:.1f} MB; "
+        f"{s.get('build', {}).get('n_processed_now', '?')} clips processed in {report.elapsed_s:.0f} s",
         f"  pieces: train {s['pieces']['train']}, test {s['pieces']['test']}, "
         f"in both splits {s['pieces_in_both_splits']}",
     ]
