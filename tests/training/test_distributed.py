@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, shard_config, write_toml
 from safetensors.torch import load_file
+from train_helpers import REPO, shard_config, write_toml
 
 from fluxmusic.training.distributed import DistContext, choose_strategy
 

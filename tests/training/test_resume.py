@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import run_cli, shard_config, tiny_config, write_toml
 from safetensors.torch import load_file
+from train_helpers import run_cli, shard_config, tiny_config, write_toml
 
 from fluxmusic.checkpoints import load_musicflux
 from fluxmusic.training.checkpoint import latest_checkpoint, list_checkpoints, load_training_state
@@ -99,3 +99,20 @@ def test_resume_without_checkpoint_is_one_line_error(tmp_path: Path) -> None:
     result = run_cli("train", "--resume", str(tmp_path))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "not a fluxmusic run folder" in result.stderr
+
+
+def test_lora_resume_is_bit_exact(tone_shards: Path, tmp_path: Path) -> None:
+    """LoRA checkpoints hold only the adapter (and its EMA); resuming rebuilds the base, continues exactly."""
+    lora = {"enabled": True, "rank": 4, "dropout": 0.1}  # dropout draws from the restored torch RNG
+    reference = tmp_path / "uninterrupted"
+    train(load_config(write_toml(shard_config(reference, tone_shards, lora=lora), tmp_path / "a.toml")))
+    run = tmp_path / "stopped"
+    config = shard_config(run, tone_shards, lora=lora, run={"max_steps": 4})
+    train(load_config(write_toml(config, tmp_path / "b.toml")))
+    from fluxmusic.training.loop import resume_config
+
+    train(resume_config(run, ["run.max_steps=6"]), resume=run)
+    for name in ("adapter_model.safetensors", "adapter_ema.safetensors"):
+        left = load_file(str(reference / "checkpoints" / "step_000006" / name))
+        right = load_file(str(run / "checkpoints" / "step_000006" / name))
+        assert left.keys() == right.keys() and all(torch.equal(left[k], right[k]) for k in left)

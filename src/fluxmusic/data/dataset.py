@@ -199,7 +199,8 @@ class AudioClipDataset(Dataset):
                 self.silence_threshold,
             )
         except (AudioFileError, ValueError) as err:  # SilentAudioError is a ValueError
-            return SkippedItem(item.index, str(item.path), str(err).splitlines()[0])
+            reason = str(err).splitlines()[0].removeprefix(f"{item.path}: ")
+            return SkippedItem(item.index, str(item.path), reason)
 
 
 class LatentShardDataset(Dataset):

@@ -12,9 +12,9 @@ Output folder::
 The posterior's mean and log-variance are kept (not a sample), so training draws a fresh latent every
 time. Text embeddings are stored in bf16 when that is lossless (T5/CLAP compute in bf16), else fp32.
 
-Under ``torchrun`` the items not yet done are split across ranks (``remaining[rank::world]``). Shards are
-written atomically and name the items they hold, so an interrupted run resumes where it stopped, even
-with a different number of ranks; finished and skipped items are not redone.
+Under ``torchrun`` rank ``r`` of ``W`` encodes the items whose manifest index is ``r`` modulo ``W`` (no
+coordination needed). Shards are written atomically and name the items they hold, so an interrupted run
+resumes where it stopped, even with a different number of ranks; finished and skipped items are not redone.
 """
 
 from __future__ import annotations
@@ -158,8 +158,7 @@ def preprocess(
     items = read_manifest(manifest)
     done, skipped_before = _done_items(out)
     finished = done | {int(s["index"]) for s in skipped_before}
-    remaining = [item for item in items if item.index not in finished]
-    mine = remaining[rank::world_size]
+    mine = [item for item in items if item.index % world_size == rank and item.index not in finished]
     logger.info("preprocess rank %d: %d items (%d finished earlier)", rank, len(mine), len(finished))
     if rank == 0:
         empty = conditioner.encode([""]).to("cpu")
@@ -240,7 +239,7 @@ def preprocess(
             if not clips:
                 raise SilentAudioError(f"{item.path}: every {duration:g} s window is silent")
         except (AudioFileError, ValueError) as err:
-            skip(item, str(err).splitlines()[0])
+            skip(item, str(err).splitlines()[0].removeprefix(f"{item.path}: "))
             if progress is not None:
                 progress(1)
             continue
