@@ -194,7 +194,11 @@ def _choose_start(
     n_slots: int,
     pinned: int | None,
 ) -> tuple[int, float]:
-    """(measure index, start offset) of the window; it starts on the first lead note of that measure."""
+    """(measure index, start offset) of the window; it starts on the first lead note of that measure.
+
+    Windows with at least max(3, window / 4) lead onsets and no rest longer than a quarter of the window are
+    preferred; the k-th of ``n_slots`` clips draws from the k-th stretch of those.
+    """
     end = float((lead[:, 0] + lead[:, 1]).max()) if len(lead) else float(measures[-1])
     valid = np.flatnonzero(measures + window <= end + 1e-6)
     if len(valid) == 0:
@@ -206,7 +210,8 @@ def _choose_start(
         counts = np.array(
             [np.count_nonzero((onsets >= measures[i]) & (onsets < measures[i] + window)) for i in valid]
         )
-        dense = valid[counts >= max(3.0, window / 4.0)]
+        rests = np.array([_longest_rest(lead, measures[i], measures[i] + window) for i in valid])
+        dense = valid[(counts >= max(3.0, window / 4.0)) & (rests <= window / 4.0)]
         pool = dense if len(dense) else valid
         lo = min(slot * len(pool) // n_slots, len(pool) - 1)
         hi = min(max((slot + 1) * len(pool) // n_slots, lo + 1), len(pool))
@@ -214,6 +219,16 @@ def _choose_start(
     start = float(measures[idx])
     later = lead[(lead[:, 0] >= start) & (lead[:, 0] < start + 4.0)]
     return idx, float(later[0, 0]) if len(later) else start
+
+
+def _longest_rest(notes: np.ndarray, a: float, b: float) -> float:
+    """Longest stretch of [a, b) (quarters) that no note of ``notes`` sounds in."""
+    inside = notes[(notes[:, 0] < b) & (notes[:, 0] + notes[:, 1] > a)]
+    longest, covered = 0.0, a
+    for onset, dur in inside[:, :2]:
+        longest = max(longest, onset - covered)
+        covered = max(covered, onset + dur)
+    return max(longest, b - covered)
 
 
 def _cut(notes: np.ndarray, start: float, window: float) -> np.ndarray:
