@@ -228,8 +228,11 @@ def _main(argv: Sequence[str] | None = None) -> None:
         print(name, json.dumps(results[name]), flush=True)  # noqa: T201 - entry point output
     if args.vae:
         vae = AudioVAE.from_pretrained(args.vae, subfolder=None).eval()
-        for name, vocoder in [("none", None), *vocoders.items()]:
-            results[f"vae+{name}"] = evaluate_vae(vae, bank.waveforms, bank.mels, vocoder)
+        recon = vae_round_trip(vae, bank.mels)
+        results["vae"] = {"mel_l1": float((recon - bank.mels).abs().mean())}
+        print("vae", json.dumps(results["vae"]), flush=True)  # noqa: T201 - entry point output
+        for name, vocoder in vocoders.items():
+            results[f"vae+{name}"] = asdict(evaluate_vocoder(vocoder, bank.waveforms, recon))
             print(f"vae+{name}", json.dumps(results[f"vae+{name}"]), flush=True)  # noqa: T201
     if args.out:
         Path(args.out).write_text(json.dumps({"clips": paths, "results": results}, indent=2) + "\n")

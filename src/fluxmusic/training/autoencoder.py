@@ -261,7 +261,7 @@ def train(
         )
 
     vae.train()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     first = step
     bar = tqdm(total=config.optim.max_steps, initial=step, disable=not config.run.progress, mininterval=10)
     sums: dict[str, Tensor] = {}
@@ -287,11 +287,12 @@ def train(
             means = {k: float(v) / count for k, v in sums.items()}
             elapsed = time.perf_counter() - started
             logger.info(
-                "step %d lr %.2e %s | %.2f s/step",
+                "step %d lr %.2e %s | %.2f s/step wall, %.2f s/step cpu",
                 step,
                 opt.param_groups[0]["lr"],
                 " ".join(f"{k} {v:.4f}" for k, v in means.items()),
                 elapsed / max(1, step - first),
+                (time.process_time() - cpu_started) / max(1, step - first),
             )
             bar.set_postfix(l1=f"{means['l1']:.3f}")
             sums, count = {}, 0

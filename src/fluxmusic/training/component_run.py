@@ -74,7 +74,7 @@ def _coerce(value: Any, hint: Any) -> Any:
 
 
 def config_from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
-    """Build a sectioned config dataclass from nested dicts; unknown sections or keys are errors.
+    """Build a sectioned config dataclass from nested dicts over its defaults; unknown names are errors.
 
     Raises:
         ValueError: Unknown section/key, or a value a section's ``__post_init__`` rejects.
@@ -84,6 +84,7 @@ def config_from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
     unknown = sorted(set(data) - set(sections))
     if unknown:
         raise ValueError(f"unknown config section(s) {unknown}; valid: {sorted(sections)}")
+    defaults = cls()
     built = {}
     for name, section_cls in sections.items():
         values = dict(data.get(name, {}))
@@ -91,7 +92,8 @@ def config_from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
         bad = sorted(set(values) - set(section_hints))
         if bad:
             raise ValueError(f"unknown key(s) {bad} in [{name}]; valid: {sorted(section_hints)}")
-        built[name] = section_cls(**{k: _coerce(v, section_hints[k]) for k, v in values.items()})
+        coerced = {k: _coerce(v, section_hints[k]) for k, v in values.items()}
+        built[name] = dataclasses.replace(getattr(defaults, name), **coerced)
     return cls(**built)
 
 

@@ -327,7 +327,7 @@ def train(
         )
 
     vocoder.train()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     first = step
     bar = tqdm(total=config.optim.max_steps, initial=step, disable=not config.run.progress, mininterval=10)
     sums: dict[str, Tensor] = {}
@@ -365,11 +365,12 @@ def train(
         if step % config.run.log_every == 0 or step == end:
             means = {k: float(v) / count for k, v in sums.items()}
             logger.info(
-                "step %d lr %.2e %s | %.2f s/step",
+                "step %d lr %.2e %s | %.2f s/step wall, %.2f s/step cpu",
                 step,
                 lr,
                 " ".join(f"{k} {v:.4f}" for k, v in means.items()),
                 (time.perf_counter() - started) / max(1, step - first),
+                (time.process_time() - cpu_started) / max(1, step - first),
             )
             bar.set_postfix(mel=f"{means['mel']:.3f}")
             sums, count = {}, 0
