@@ -360,7 +360,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         if eval_bank is not None:
             exported = AudioVAE.from_pretrained(out / "final", subfolder=None).eval()
             with torch.no_grad():
-                recon = exported.decode(exported.encode(eval_bank.mels[:, None]).mode())[:, 0]
+                recon = torch.cat(
+                    [
+                        exported.decode(exported.encode(m[:, None]).mode())[:, 0]
+                        for m in eval_bank.mels.split(8)
+                    ]
+                )
             info["held_out_mel_l1"] = float((recon - eval_bank.mels).abs().mean())
         (out / "final_summary.json").write_text(json.dumps({"step": step, **info}, indent=2) + "\n")
         logger.info("final: %s", info)
