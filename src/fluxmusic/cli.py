@@ -197,8 +197,8 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
 
 
 def _training_logs(quiet: bool) -> None:
-    """Show the trainer's progress lines (INFO) unless quiet; only rank 0 logs metrics."""
-    if not quiet:
+    """Show the trainer's progress lines (INFO) on rank 0 unless quiet; other ranks log warnings only."""
+    if not quiet and _is_rank0():
         logging.getLogger("fluxmusic.training").setLevel(logging.INFO)
 
 

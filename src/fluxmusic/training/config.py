@@ -1,10 +1,10 @@
 """Typed training configuration: TOML files, ``--set section.key=value`` overrides, strict validation.
 
 A config has one section per concern (``run``, ``model``, ``text``, ``vae``, ``vocoder``, ``data``,
-``optim``, ``ema``, ``flow``, ``sample``, ``lora``); every section is a frozen dataclass validated in
-``__post_init__``. Unknown sections or keys are errors that list the valid ones. The resolved config is
-saved as JSON in the run folder and beside every checkpoint, so a run can be resumed and a checkpoint
-rebuilt from its folder alone.
+``optim``, ``ema``, ``flow``, ``sample``, ``lora``; see :mod:`fluxmusic.training.sections`); every
+section is a frozen dataclass validated in ``__post_init__``. Unknown sections or keys are errors that
+list the valid ones. The resolved config is saved as JSON in the run folder and beside every checkpoint,
+so a run can be resumed and a checkpoint rebuilt from its folder alone.
 """
 
 from __future__ import annotations
@@ -12,15 +12,29 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
 
-from fluxmusic.config import PRESETS, MusicFluxConfig
+from fluxmusic.training.sections import (
+    DataConfig,
+    EMAConfig,
+    FlowConfig,
+    LoRAConfig,
+    ModelConfig,
+    OptimConfig,
+    RunConfig,
+    SampleConfig,
+    TextConfig,
+    VAEConfig,
+    VocoderConfig,
+)
 
 __all__ = [
     "DataConfig",
@@ -38,326 +52,6 @@ __all__ = [
     "load_config",
     "parse_override",
 ]
-
-
-def _choice(section: str, name: str, value: Any, choices: tuple[Any, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{section}.{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
-
-
-def _at_least(section: str, name: str, value: float, low: float) -> None:
-    if value < low:
-        raise ValueError(f"{section}.{name} must be >= {low}, got {value}")
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Where the run lives and how it steps.
-
-    Attributes:
-        dir: Run folder (checkpoints, logs, samples, export).
-        seed: Master seed; every random draw derives from it, the rank and the step.
-        max_steps: Optimizer steps to train (micro-batches are not steps).
-        device: ``auto`` (CUDA if present, one GPU per rank), ``cpu`` or ``cuda``.
-        precision: ``bf16`` (autocast, fp32 master weights) or ``fp32``.
-        strategy: ``auto`` (single process: none; several: FSDP for giant sizes on CUDA, else DDP),
-            ``none``, ``ddp`` or ``fsdp``.
-        log_every: Steps between logged lines (the only host syncs of the loop).
-        checkpoint_every: Steps between checkpoints (one is always written at the end).
-        keep_last: Checkpoints kept (older ones are deleted).
-        export: Write ``RUN_DIR/export`` (a pipeline model folder, or a LoRA adapter) at the end.
-        tensorboard: Also log to ``RUN_DIR/tensorboard``.
-        threads: ``torch.set_num_threads`` per process (0: leave as is).
-    """
-
-    dir: str = "runs/fluxmusic"
-    seed: int = 0
-    max_steps: int = 1000
-    device: str = "auto"
-    precision: str = "bf16"
-    strategy: str = "auto"
-    log_every: int = 10
-    checkpoint_every: int = 500
-    keep_last: int = 3
-    export: bool = True
-    tensorboard: bool = True
-    threads: int = 0
-
-    def __post_init__(self) -> None:
-        if not self.dir:
-            raise ValueError("run.dir must name the run folder")
-        _choice("run", "device", self.device.split(":")[0], ("auto", "cpu", "cuda"))
-        _choice("run", "precision", self.precision, ("bf16", "fp32"))
-        _choice("run", "strategy", self.strategy, ("auto", "none", "ddp", "fsdp"))
-        for name in ("max_steps", "log_every", "checkpoint_every", "keep_last"):
-            _at_least("run", name, getattr(self, name), 1)
-        _at_least("run", "threads", self.threads, 0)
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """The transformer to train.
-
-    Attributes:
-        preset: A name of ``fluxmusic.config.PRESETS``.
-        overrides: ``MusicFluxConfig`` fields layered over the preset.
-        init_from: Weights to start from: a reference ``.pt``, a safetensors file, a model folder or a
-            checkpoint folder of one of our runs (empty: random initialisation from ``run.seed``).
-        init_key: Entry of a pickled reference dict (default ``ema``).
-        gradient_checkpointing: Recompute block activations in the backward pass (less memory).
-    """
-
-    preset: str = "small"
-    overrides: dict[str, Any] = field(default_factory=dict)
-    init_from: str = ""
-    init_key: str = ""
-    gradient_checkpointing: bool = False
-
-    def __post_init__(self) -> None:
-        _choice("model", "preset", self.preset, tuple(PRESETS))
-        self.musicflux()
-
-    def musicflux(self) -> MusicFluxConfig:
-        """The resolved transformer config."""
-        base = PRESETS[self.preset].to_dict()
-        unknown = sorted(set(self.overrides) - set(base))
-        if unknown:
-            raise ValueError(f"model.overrides has unknown keys {unknown}; valid keys are {sorted(base)}")
-        return MusicFluxConfig.from_dict({**base, **self.overrides})
-
-
-@dataclass(frozen=True)
-class TextConfig:
-    """Text encoder (frozen; its outputs are cached).
-
-    Attributes:
-        encoder: ``t5-clap`` (FluxMusic's), ``minilm`` (bundled, small) or ``tiny`` (tests).
-        options: Keyword arguments of ``fluxmusic.text.build_conditioner`` for that encoder.
-        mode: ``training`` or ``reference-sampling`` (T5/CLAP padding and masks).
-        cache_dir: Embedding cache folder (default ``RUN_DIR/text_cache``; share it between runs).
-    """
-
-    encoder: str = "t5-clap"
-    options: dict[str, Any] = field(default_factory=dict)
-    mode: str = "training"
-    cache_dir: str = ""
-
-    def __post_init__(self) -> None:
-        _choice("text", "encoder", self.encoder, ("t5-clap", "minilm", "tiny"))
-        _choice("text", "mode", self.mode, ("training", "reference-sampling"))
-
-
-@dataclass(frozen=True)
-class VAEConfig:
-    """The frozen audio VAE.
-
-    Attributes:
-        pretrained: Hub id or folder (``cvssp/audioldm2``).
-        subfolder: Subfolder of ``pretrained`` (``vae``; empty for a bare VAE folder).
-        random: If not empty, build a random VAE with these ``AutoencoderKL`` overrides (tests only).
-    """
-
-    pretrained: str = "cvssp/audioldm2"
-    subfolder: str = "vae"
-    random: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class VocoderConfig:
-    """The vocoder used for audio samples during training and in the exported model folder.
-
-    Attributes:
-        type: ``hifigan`` or ``griffin-lim``.
-        pretrained: Hub id or folder of the HiFi-GAN (``cvssp/audioldm2``).
-        subfolder: Its subfolder (``vocoder``).
-        random: If not empty, a random HiFi-GAN with these overrides (tests only).
-        n_iter: Griffin-Lim iterations.
-    """
-
-    type: str = "hifigan"
-    pretrained: str = "cvssp/audioldm2"
-    subfolder: str = "vocoder"
-    random: dict[str, Any] = field(default_factory=dict)
-    n_iter: int = 32
-
-    def __post_init__(self) -> None:
-        _choice("vocoder", "type", self.type, ("hifigan", "griffin-lim"))
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Training data: a manifest of audio files (encoded on the fly) or preprocessed shards.
-
-    Attributes:
-        manifest: ``.json`` (reference format), ``.jsonl`` or ``.csv`` manifest.
-        shards: Output folder of ``fluxmusic preprocess`` (instead of ``manifest``).
-        duration: Clip length in seconds (10.24 s = 1024 mel frames = 1024 tokens).
-        caption_dropout: Probability of replacing a caption by "" (classifier-free guidance).
-        caption_dropout_mode: ``independent`` (the reference: T5 states and pooled vector dropped
-            separately) or ``joint`` (both together).
-        num_workers: DataLoader worker processes per rank.
-        check: Before training on a manifest: ``header`` (open every file's header), ``full``
-            (decode everything, as ``fluxmusic data check``) or ``off``. Bad items are skipped and listed.
-        min_duration: Items shorter than this are skipped (seconds).
-        max_tries: Crops drawn before an item whose windows are silent is skipped.
-        shuffle: Shuffle every epoch (seeded).
-    """
-
-    manifest: str = ""
-    shards: str = ""
-    duration: float = 10.24
-    caption_dropout: float = 0.1
-    caption_dropout_mode: str = "independent"
-    num_workers: int = 2
-    check: str = "header"
-    min_duration: float = 1.0
-    max_tries: int = 3
-    shuffle: bool = True
-
-    def __post_init__(self) -> None:
-        if bool(self.manifest) == bool(self.shards):
-            raise ValueError("set exactly one of data.manifest (audio files) and data.shards (preprocessed)")
-        if not 0.0 <= self.caption_dropout < 1.0:
-            raise ValueError(f"data.caption_dropout must be in [0, 1), got {self.caption_dropout}")
-        _choice("data", "caption_dropout_mode", self.caption_dropout_mode, ("independent", "joint"))
-        _choice("data", "check", self.check, ("header", "full", "off"))
-        if self.duration <= 0:
-            raise ValueError(f"data.duration must be positive, got {self.duration}")
-        _at_least("data", "num_workers", self.num_workers, 0)
-        _at_least("data", "max_tries", self.max_tries, 1)
-
-
-@dataclass(frozen=True)
-class OptimConfig:
-    """AdamW, learning-rate schedule, batch and clipping.
-
-    Attributes:
-        lr: Peak learning rate (the reference: 3e-5).
-        betas: AdamW betas.
-        eps: AdamW epsilon.
-        weight_decay: Decoupled weight decay (the reference: 0).
-        warmup_steps: Linear warm-up from 0 over this many optimizer steps.
-        schedule: ``constant``, ``cosine`` or ``linear`` decay after warm-up, to ``min_lr_ratio * lr``.
-        min_lr_ratio: Final learning rate as a fraction of ``lr``.
-        grad_clip: Clip the global gradient norm to this (0: no clipping; the norm is still logged).
-        batch_size: Micro-batch per rank.
-        grad_accum: Micro-batches per optimizer step. Global batch = batch_size x grad_accum x ranks.
-    """
-
-    lr: float = 3e-5
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    warmup_steps: int = 0
-    schedule: str = "constant"
-    min_lr_ratio: float = 0.0
-    grad_clip: float = 1.0
-    batch_size: int = 8
-    grad_accum: int = 1
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise ValueError(f"optim.betas must be two numbers in [0, 1), got {list(self.betas)}")
-        if self.lr <= 0:
-            raise ValueError(f"optim.lr must be positive, got {self.lr}")
-        _choice("optim", "schedule", self.schedule, ("constant", "cosine", "linear"))
-        if not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError(f"optim.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
-        for name in ("warmup_steps", "grad_clip", "weight_decay"):
-            _at_least("optim", name, getattr(self, name), 0)
-        _at_least("optim", "batch_size", self.batch_size, 1)
-        _at_least("optim", "grad_accum", self.grad_accum, 1)
-
-
-@dataclass(frozen=True)
-class EMAConfig:
-    """Exponential moving average of the weights, updated once per optimizer step.
-
-    Attributes:
-        decay: EMA decay (the reference: 0.9999).
-    """
-
-    decay: float = 0.9999
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.decay < 1:
-            raise ValueError(f"ema.decay must be in [0, 1), got {self.decay}")
-
-
-@dataclass(frozen=True)
-class FlowConfig:
-    """Training-time distribution: ``t = shift(sigmoid(n))``, ``n ~ N(logit_mean, logit_std)``."""
-
-    logit_mean: float = 0.0
-    logit_std: float = 1.0
-    shift: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.logit_std <= 0 or self.shift <= 0:
-            raise ValueError(
-                f"flow.logit_std and flow.shift must be positive, got {self.logit_std}, {self.shift}"
-            )
-
-
-@dataclass(frozen=True)
-class SampleConfig:
-    """Audio samples from the EMA model during training (rank 0).
-
-    Attributes:
-        every: Steps between sample rounds (0: never).
-        prompts: Prompts to render.
-        steps: Sampler steps.
-        guidance: Classifier-free guidance scale.
-        negative_prompt: The unconditional branch.
-        duration: Seconds (0: ``data.duration``).
-        seed: Seed of the first prompt's noise (prompt i uses seed + i).
-    """
-
-    every: int = 0
-    prompts: tuple[str, ...] = ()
-    steps: int = 50
-    guidance: float = 7.0
-    negative_prompt: str = ""
-    duration: float = 0.0
-    seed: int = 2024
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "prompts", tuple(str(p) for p in self.prompts))
-        _at_least("sample", "every", self.every, 0)
-        _at_least("sample", "steps", self.steps, 1)
-        if self.every and not self.prompts:
-            raise ValueError("sample.every is set but sample.prompts is empty; give prompts or set every = 0")
-
-
-@dataclass(frozen=True)
-class LoRAConfig:
-    """LoRA fine-tuning through peft (the base weights stay frozen).
-
-    Attributes:
-        enabled: Train LoRA adapters instead of all weights.
-        rank: Adapter rank r.
-        alpha: Scaling numerator (the update is scaled by alpha / r).
-        dropout: Dropout on the adapter input.
-        targets: Which linears get adapters: ``attention`` (qkv and output projections, single-block
-            ``linear1``/``linear2``) and/or ``mlp`` (double-block MLPs).
-    """
-
-    enabled: bool = False
-    rank: int = 16
-    alpha: float = 16.0
-    dropout: float = 0.0
-    targets: tuple[str, ...] = ("attention", "mlp")
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "targets", tuple(self.targets))
-        _at_least("lora", "rank", self.rank, 1)
-        if not self.targets or any(t not in ("attention", "mlp") for t in self.targets):
-            raise ValueError(
-                f"lora.targets must be a non-empty subset of attention, mlp; got {list(self.targets)}"
-            )
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"lora.dropout must be in [0, 1), got {self.dropout}")
 
 
 SECTIONS: dict[str, type] = {
@@ -404,8 +98,6 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         args = typing.get_args(annotation)
         inner = args[0] if args else Any
         return tuple(value) if inner is Any else tuple(_coerce(v, inner, f"{where}[]") for v in value)
-    if isinstance(annotation, types.UnionType):  # pragma: no cover - no optional fields today
-        return value
     return value
 
 

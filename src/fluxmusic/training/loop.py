@@ -13,6 +13,7 @@ the uninterrupted one bit for bit (on CPU; CUDA kernels may be non-deterministic
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -196,6 +197,8 @@ def _train(config: TrainConfig, ctx: DistContext, resume: Path | None) -> TrainR
         encode_captions(text, data.captions, ctx)
         with torch.inference_mode():
             empty = text.encode([""]).to(device, torch.float32)
+        if config.text.encoder == "t5-clap":
+            text.release()  # every caption is cached now; T5-XXL reloads only to encode new sample prompts
     else:
         txt, mask, y = data.dataset.empty_text()  # type: ignore[attr-defined]
         empty = TextEmbedding(txt[None], mask[None], y[None]).to(device)
@@ -205,17 +208,14 @@ def _train(config: TrainConfig, ctx: DistContext, resume: Path | None) -> TrainR
 
     # 4. the loop
     rope_cache: dict[tuple[int, ...], Tensor] = {}
-    loss_sum = torch.zeros((), device=device)
-    rows, skipped_rows, last_loss, saved = 0, 0, None, None
-    grad_norm = torch.zeros((), device=device)
-    interval_start, interval_steps = time.perf_counter(), 0
+    tally = _Tally(device)
+    last_loss, saved = None, None
     wrapped.train()
     while state.step < run.max_steps:
         for micro in range(optim_cfg.grad_accum):
             state.position, batch = next(stream)
             if batch.skipped:
                 _record_skips(skip_log, state.step, batch.skipped)
-                skipped_rows += len(batch.skipped)
             gen = generator(run.seed, "step", ctx.rank, state.step, micro)
             latents, batch_text = prepare_batch(
                 batch, gen, config, device, data.latent_shape, empty, vae, text
@@ -223,8 +223,7 @@ def _train(config: TrainConfig, ctx: DistContext, resume: Path | None) -> TrainR
             with no_sync(wrapped, strategy, enabled=micro < optim_cfg.grad_accum - 1):
                 loss, per_row = flow_loss(wrapped, latents, batch_text, gen, config, rope_cache)
                 (loss / optim_cfg.grad_accum).backward()
-            loss_sum += per_row.sum()
-            rows += per_row.numel()
+            tally.add(per_row, len(batch.skipped))
         grad_norm = torch.nn.utils.clip_grad_norm_(
             [p for _, p in trainable], optim_cfg.grad_clip if optim_cfg.grad_clip > 0 else float("inf")
         )
@@ -233,43 +232,14 @@ def _train(config: TrainConfig, ctx: DistContext, resume: Path | None) -> TrainR
         optimizer.zero_grad(set_to_none=True)
         ema.update()
         state.step += 1
-        interval_steps += 1
+        tally.steps += 1
 
         if state.step % run.log_every == 0 or state.step == run.max_steps:
-            totals = torch.stack(
-                [
-                    loss_sum,
-                    torch.tensor(float(rows), device=device),
-                    torch.tensor(float(skipped_rows), device=device),
-                ]
-            )
-            if ctx.distributed:
-                torch.distributed.all_reduce(totals)
-            norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
-            loss_total, row_total, skip_total = totals.tolist()
-            elapsed = time.perf_counter() - interval_start
-            last_loss = loss_total / max(row_total, 1.0)
-            state.samples += int(row_total)
-            state.skipped += int(skip_total)
-            if not torch.isfinite(torch.tensor(last_loss)):
-                raise FloatingPointError(
-                    f"loss is {last_loss} at step {state.step}; lower optim.lr or check the data"
-                )
-            if metrics is not None:
-                metrics.log({
-                    "step": state.step, "epoch": state.position.epoch, "loss": last_loss,
-                    "lr": scheduler.get_last_lr()[0], "grad_norm": float(norm),
-                    "steps_per_s": interval_steps / elapsed, "samples_per_s": row_total / elapsed,
-                    "tokens_per_s": row_total * tokens_per_sample / elapsed,
-                    "samples": state.samples, "skipped": state.skipped, "elapsed_s": elapsed,
-                })  # fmt: skip
-            loss_sum.zero_()
-            rows, skipped_rows, interval_steps = 0, 0, 0
-            interval_start = time.perf_counter()
-
+            last_loss = _log_interval(tally, state, ctx, metrics, grad_norm, scheduler, tokens_per_sample)
         if config.sample.every and state.step % config.sample.every == 0:
             _sample(config, ctx, wrapped, ema, vae, vocoder, text, state.step, device)
         if state.step % run.checkpoint_every == 0 or state.step == run.max_steps:
+            tally.sync_totals(state, ctx)
             saved = run_state.save(run_dir, config, ctx, wrapped, ema, optimizer, scheduler, state) or saved
         maybe_kill("kill-after-step", state.step)
 
@@ -286,6 +256,71 @@ def _train(config: TrainConfig, ctx: DistContext, resume: Path | None) -> TrainR
     return TrainResult(
         run_dir, state.step, saved or latest_checkpoint(run_dir), export, last_loss, unwrap(wrapped)
     )
+
+
+class _Tally:
+    """This rank's running counts: the current log interval, and totals not yet summed over ranks.
+
+    Row counts are host-side ints (batch shapes), so counting never syncs with the device.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.loss = torch.zeros((), device=device)
+        self.rows = self.steps = self.new_rows = self.new_skipped = 0
+        self.start = time.perf_counter()
+
+    def add(self, per_row: Tensor, skipped: int) -> None:
+        self.loss += per_row.sum()
+        self.rows += per_row.numel()
+        self.new_rows += per_row.numel()
+        self.new_skipped += skipped
+
+    def sync_totals(self, state: run_state.RunState, ctx: DistContext) -> None:
+        """Add every rank's new rows and skips to the run totals (a collective)."""
+        counts = torch.tensor([self.new_rows, self.new_skipped], dtype=torch.float64, device=self.device)
+        if ctx.distributed:
+            torch.distributed.all_reduce(counts)
+        state.samples += int(counts[0])
+        state.skipped += int(counts[1])
+        self.new_rows = self.new_skipped = 0
+
+    def reset(self) -> None:
+        self.loss.zero_()
+        self.rows = self.steps = 0
+        self.start = time.perf_counter()
+
+
+def _log_interval(
+    tally: _Tally,
+    state: run_state.RunState,
+    ctx: DistContext,
+    metrics: MetricsLogger | None,
+    grad_norm: Tensor,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    tokens_per_sample: int,
+) -> float:
+    """Sum the interval over ranks, log it on rank 0 and start a new one; returns the mean loss."""
+    tally.sync_totals(state, ctx)
+    totals = torch.stack([tally.loss, torch.tensor(float(tally.rows), device=tally.device)])
+    if ctx.distributed:
+        torch.distributed.all_reduce(totals)
+    loss_total, rows = totals.tolist()
+    norm = float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm)
+    elapsed = time.perf_counter() - tally.start
+    loss = loss_total / max(rows, 1.0)
+    if not math.isfinite(loss):
+        raise FloatingPointError(f"loss is {loss} at step {state.step}; lower optim.lr or check the data")
+    if metrics is not None:
+        metrics.log({
+            "step": state.step, "epoch": state.position.epoch, "loss": loss,
+            "lr": scheduler.get_last_lr()[0], "grad_norm": norm,
+            "steps_per_s": tally.steps / elapsed, "samples_per_s": rows / elapsed,
+            "tokens_per_s": rows * tokens_per_sample / elapsed,
+            "samples": state.samples, "skipped": state.skipped, "elapsed_s": elapsed,
+        })  # fmt: skip
+    tally.reset()
+    return loss
 
 
 def _check_widths(config: TrainConfig, model: nn.Module, text: Any, data: Any) -> None:
