@@ -1,0 +1,80 @@
+"""Tempo estimation on click tracks at known BPM, and the agreement statistics."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from fluxmusic.evaluation.tempo import (
+    circular_octave_correlation,
+    estimate_tempi,
+    estimate_tempo,
+    tempo_agreement,
+)
+
+SR = 16000
+
+
+def click_track(bpm: float, seconds: float = 5.12, accent_every: int = 4) -> torch.Tensor:
+    """Decaying 1 kHz blips on every beat (downbeats louder)."""
+    n = int(seconds * SR)
+    t = np.arange(int(0.03 * SR)) / SR
+    blip = np.sin(2 * np.pi * 1000 * t) * np.exp(-t / 0.008)
+    out = np.zeros(n)
+    period = 60.0 / bpm
+    for k in range(int(seconds / period) + 1):
+        start = int(round(k * period * SR))
+        end = min(start + blip.size, n)
+        if start < n:
+            out[start:end] += (1.0 if k % accent_every == 0 else 0.6) * blip[: end - start]
+    return torch.from_numpy(0.5 * out).float()
+
+
+@pytest.mark.parametrize("bpm", [72.0, 96.0, 120.0, 150.0])
+def test_click_tracks_at_known_bpm(bpm: float) -> None:
+    assert estimate_tempo(click_track(bpm)) == pytest.approx(bpm, rel=0.04)
+
+
+def test_search_range_limits_the_answer() -> None:
+    est = estimate_tempo(click_track(200.0), bpm_range=(60.0, 180.0))
+    assert 60.0 <= est <= 180.0
+    assert est == pytest.approx(100.0, rel=0.04)  # the half-tempo is the best in range
+
+
+def test_silence_has_no_tempo_and_batches_work() -> None:
+    assert math.isnan(estimate_tempo(torch.zeros(SR * 2)))
+    tempi = estimate_tempi(torch.stack([click_track(90.0), torch.zeros(int(5.12 * SR))]))
+    assert tempi.shape == (2,) and tempi[0] == pytest.approx(90.0, rel=0.04) and math.isnan(tempi[1])
+
+
+def test_agreement_perfect_octave_errors_and_misses() -> None:
+    req = np.array([60.0, 80.0, 100.0, 120.0, 150.0, 175.0])
+    perfect = tempo_agreement(req, req)
+    assert perfect.log_corr == pytest.approx(1.0) and perfect.octave_corr == pytest.approx(1.0)
+    assert perfect.acc1 == 1.0 and perfect.acc2 == 1.0 and perfect.median_ratio == pytest.approx(1.0)
+
+    doubled = req * np.where(np.arange(6) % 2 == 0, 2.0, 1.0)  # half the estimates an octave high
+    octave = tempo_agreement(req, doubled)
+    assert octave.acc1 == 0.5 and octave.acc2 == 1.0
+    assert octave.octave_corr == pytest.approx(1.0) and octave.log_corr < 0.9
+
+    missing = tempo_agreement(req, np.where(np.arange(6) < 2, np.nan, req))
+    assert missing.valid == 4 and missing.count == 6 and missing.acc1 == pytest.approx(4 / 6)
+    assert missing.to_dict()["log_corr"] == pytest.approx(1.0)
+
+
+def test_octave_correlation_of_unrelated_tempi_is_small() -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(60, 180, 4000), rng.uniform(60, 180, 4000)
+    assert abs(circular_octave_correlation(a, b)) < 0.05
+    assert math.isnan(tempo_agreement(a[:2], b[:2]).log_corr)  # too few pairs
+
+
+def test_agreement_rejects_bad_requests() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        tempo_agreement(np.array([0.0, 100.0]), np.array([90.0, 100.0]))
+    with pytest.raises(ValueError, match="alike"):
+        tempo_agreement(np.array([90.0]), np.array([90.0, 100.0]))
