@@ -26,8 +26,8 @@ save_file(state, os.path.join(sys.argv[2], "rank%s.safetensors" % os.environ["RA
 """
 
 
-def torchrun(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
+def torchrun(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src"), **(env or {})}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
 
@@ -71,17 +71,47 @@ def test_ddp_two_gloo_ranks_learn_and_stay_identical(ddp_run: Path) -> None:
     assert all(torch.equal(saved[k], rank0[k]) for k in saved)
 
 
-def test_fsdp_two_gloo_ranks_via_cli_match_ddp(ddp_run: Path, tone_shards: Path, tmp_path: Path) -> None:
-    config = write_toml(_config(tmp_path / "run", tone_shards, "fsdp"), tmp_path / "fsdp.toml")
+@pytest.fixture(scope="module")
+def fsdp_run(tone_shards: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("fsdp")
+    config = write_toml(_config(tmp / "run", tone_shards, "fsdp"), tmp / "fsdp.toml")
     result = torchrun("-m", "fluxmusic", "train", "--config", str(config), "-q")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "trained 40 steps" in result.stdout
-    ckpt = tmp_path / "run" / "checkpoints" / "step_000040"
+    return tmp / "run"
+
+
+def test_fsdp_two_gloo_ranks_via_cli_match_ddp(ddp_run: Path, fsdp_run: Path) -> None:
+    ckpt = fsdp_run / "checkpoints" / "step_000040"
     ddp_ckpt = ddp_run / "run" / "checkpoints" / "step_000040"
     for name in ("model.safetensors", "ema.safetensors"):
         fsdp, ddp = load_file(str(ckpt / name)), load_file(str(ddp_ckpt / name))  # gathered full weights
         assert fsdp.keys() == ddp.keys()
         assert all(torch.allclose(fsdp[k], ddp[k], atol=1e-5) for k in fsdp)  # same math, other reductions
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_distributed_sigkill_then_resume_is_bit_exact(
+    strategy: str, ddp_run: Path, fsdp_run: Path, tone_shards: Path, tmp_path: Path
+) -> None:
+    config = _config(tmp_path / "run", tone_shards, strategy)
+    config["run"]["checkpoint_every"] = 10
+    path = write_toml(config, tmp_path / "c.toml")
+    killed = torchrun(
+        "-m", "fluxmusic", "train", "--config", str(path), "-q", env={"FLUXMUSIC_FAULT": "kill-after-step:25"}
+    )
+    assert killed.returncode != 0
+    assert (tmp_path / "run" / "latest").read_text().strip() == "step_000020"
+    resumed = torchrun("-m", "fluxmusic", "train", "--resume", str(tmp_path / "run"), "-q")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    reference = (ddp_run / "run" if strategy == "ddp" else fsdp_run) / "checkpoints" / "step_000040"
+    for name in ("model.safetensors", "ema.safetensors"):
+        left, right = (
+            load_file(str(reference / name)),
+            load_file(str(tmp_path / "run" / "checkpoints" / "step_000040" / name)),
+        )
+        assert all(torch.equal(left[k], right[k]) for k in left)
 
 
 def _ctx(world: int, device: str) -> DistContext:
