@@ -13,8 +13,10 @@ clips with the reference's T5 length), random weights and inputs (speed does not
 - ``bf16``: the same under bf16 autocast (fp32 master weights, the default ``run.precision``).
 - ``bf16+ckpt`` (``--checkpointing``): bf16 with activation checkpointing (less memory, more compute).
 
-Throughput is training tokens per second: (audio + text tokens) x micro-batches / wall time, timed over
-``--steps`` optimizer steps after one warm-up step. Prints a table and writes JSON.
+Throughput is training tokens per second: (audio + text tokens) x micro-batches / wall time (median over
+``--steps`` rounds after a warm-up round; the loops take turns, one optimizer step each per round, and
+share one model and optimizer). CPU seconds of the process are reported too: on a shared machine they
+show the work done when wall time is inflated by other jobs. Prints a table and writes JSON.
 
     python benchmarks/bench_train.py --steps 2 --accum 2 --batch 1
 """
@@ -25,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -59,15 +62,17 @@ def make_batches(count: int, batch: int, img_tokens: int, txt_tokens: int, confi
     return out
 
 
-def our_loop(model: MusicFlux, precision: str, accum: int) -> Callable[[int, list[Batch]], None]:
-    """One optimizer step of ``fluxmusic train``: accumulate, clip, AdamW, EMA."""
+def our_loop(
+    model: MusicFlux, optimizer: torch.optim.Optimizer, precision: str, accum: int, checkpointing: bool
+) -> Callable[[int, list[Batch]], None]:
+    """One optimizer step of ``fluxmusic train``: accumulate, clip, AdamW, EMA once per step."""
     config = TrainConfig.from_dict({"data": {"shards": "unused"}, "run": {"precision": precision}})
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=1e-5, weight_decay=0.0)
     ema = EMA(list(model.named_parameters()), decay=0.9999)
     rope_cache: dict = {}
 
     def step(index: int, batches: list[Batch]) -> None:
+        model.gradient_checkpointing = checkpointing
         for micro, (latents, text) in enumerate(batches):
             loss, _ = flow_loss(
                 model, latents, text, generator(0, "step", 0, index, micro), config, rope_cache
@@ -81,14 +86,14 @@ def our_loop(model: MusicFlux, precision: str, accum: int) -> Callable[[int, lis
     return step
 
 
-def reference_loop(model: MusicFlux) -> Callable[[int, list[Batch]], None]:
+def reference_loop(model: MusicFlux, optimizer: torch.optim.Optimizer) -> Callable[[int, list[Batch]], None]:
     """The reference's per-micro-batch stepping, fp32, rotary rebuilt per call, per-parameter EMA."""
     params = dict(model.named_parameters())
-    optimizer = torch.optim.AdamW(params.values(), lr=1e-5, weight_decay=0.0)
     ema = {k: v.detach().clone() for k, v in params.items()}
     gen = torch.Generator().manual_seed(0)
 
     def step(index: int, batches: list[Batch]) -> None:
+        model.gradient_checkpointing = False
         for latents, text in batches:
             batch, _, t_lat, f_lat = latents.shape
             x0 = pack(latents)
@@ -110,13 +115,25 @@ def reference_loop(model: MusicFlux) -> Callable[[int, list[Batch]], None]:
     return step
 
 
-def measure(step: Callable[[int, list[Batch]], None], batches: list[Batch], accum: int, steps: int) -> float:
-    """Seconds per micro-batch over ``steps`` optimizer steps, after one warm-up step."""
-    step(0, batches[:accum])
-    start = time.perf_counter()
-    for i in range(steps):
-        step(i + 1, batches[accum * (i + 1) : accum * (i + 2)])
-    return (time.perf_counter() - start) / (steps * accum)
+def measure(
+    loops: dict[str, Callable[[int, list[Batch]], None]], batches: list[Batch], accum: int, rounds: int
+) -> dict[str, tuple[float, float]]:
+    """Median wall and CPU seconds per micro-batch of each loop, after one warm-up step each.
+
+    The loops take turns (one optimizer step each per round), so a machine whose load changes during the
+    run slows them alike.
+    """
+    wall: dict[str, list[float]] = {name: [] for name in loops}
+    cpu: dict[str, list[float]] = {name: [] for name in loops}
+    for index in range(rounds + 1):
+        chunk = batches[accum * index : accum * (index + 1)]
+        for name, step in loops.items():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            step(index, chunk)
+            if index:  # round 0 is the warm-up
+                wall[name].append((time.perf_counter() - start) / accum)
+                cpu[name].append((time.process_time() - start_cpu) / accum)
+    return {name: (statistics.median(wall[name]), statistics.median(cpu[name])) for name in loops}
 
 
 def main() -> None:
@@ -126,55 +143,67 @@ def main() -> None:
     parser.add_argument("--txt-tokens", type=int, default=256)
     parser.add_argument("--batch", type=int, default=1, help="clips per micro-batch")
     parser.add_argument("--accum", type=int, default=2, help="micro-batches per optimizer step")
-    parser.add_argument("--steps", type=int, default=2, help="timed optimizer steps (after one warm-up step)")
+    parser.add_argument(
+        "--steps", type=int, default=2, help="timed rounds: one optimizer step of every loop each"
+    )
     parser.add_argument(
         "--checkpointing", action="store_true", help="also time bf16 with activation checkpointing"
     )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "bench_train.json")
     args = parser.parse_args()
 
+    load_start = os.getloadavg()
     torch.manual_seed(0)
     config = PRESETS[args.preset]
     batches = make_batches(
         args.accum * (args.steps + 1), args.batch, args.img_tokens, args.txt_tokens, config
     )
     tokens = args.batch * (args.img_tokens + args.txt_tokens)
-    variants: list[tuple[str, Callable[[MusicFlux], Callable[[int, list[Batch]], None]], bool]] = [
-        ("reference", reference_loop, False),
-        ("fp32", lambda m: our_loop(m, "fp32", args.accum), False),
-        ("bf16", lambda m: our_loop(m, "bf16", args.accum), False),
-    ]
+    # One model and optimizer serve every loop (speed does not depend on the weights' values).
+    model = MusicFlux.random(config, seed=0).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.0)
+    loops = {
+        "reference": reference_loop(model, optimizer),
+        "fp32": our_loop(model, optimizer, "fp32", args.accum, checkpointing=False),
+        "bf16": our_loop(model, optimizer, "bf16", args.accum, checkpointing=False),
+    }
     if args.checkpointing:
-        variants.append(("bf16+ckpt", lambda m: our_loop(m, "bf16", args.accum), True))
+        loops["bf16+ckpt"] = our_loop(model, optimizer, "bf16", args.accum, checkpointing=True)
     flops = 3 * forward_flops(config, args.img_tokens, args.txt_tokens) * args.batch  # forward + backward
     results: dict[str, dict[str, float]] = {}
-    for name, build, checkpointing in variants:
-        model = MusicFlux.random(config, seed=0).train()
-        model.gradient_checkpointing = checkpointing
-        seconds = measure(build(model), batches, args.accum, args.steps)
-        results[name] = {"seconds_per_micro_batch": seconds, "tokens_per_s": tokens / seconds,
-                         "gflops": flops / seconds / 1e9}  # fmt: skip
-        del model
+    for name, (seconds, cpu_seconds) in measure(loops, batches, args.accum, args.steps).items():
+        results[name] = {
+            "seconds_per_micro_batch": seconds,
+            "cpu_seconds_per_micro_batch": cpu_seconds,
+            "tokens_per_s": tokens / seconds,
+            "tokens_per_cpu_s": tokens / cpu_seconds,
+            "gflops": flops / seconds / 1e9,
+        }
     base = results["reference"]["tokens_per_s"]
     for row in results.values():
         row["speedup_vs_reference"] = row["tokens_per_s"] / base
 
     print(f"{args.preset}: micro-batch {args.batch} x ({args.img_tokens} + {args.txt_tokens}) tokens, "
           f"{args.accum} micro-batches per optimizer step, {torch.get_num_threads()} threads")  # fmt: skip
-    print(f"{'loop':<11} {'s/micro-batch':>14} {'tokens/s':>10} {'GFLOP/s':>9} {'vs reference':>13}")
-    for name, row in results.items():
-        print(f"{name:<11} {row['seconds_per_micro_batch']:>14.2f} {row['tokens_per_s']:>10.0f} "
-              f"{row['gflops']:>9.1f} {row['speedup_vs_reference']:>12.2f}x")  # fmt: skip
+    print(
+        f"{'loop':<11} {'s/micro-batch':>14} {'CPU s':>7} {'tokens/s':>9} {'GFLOP/s':>8} {'vs reference':>13}"
+    )
+    for name, r in results.items():
+        print(
+            f"{name:<11} {r['seconds_per_micro_batch']:>14.2f} {r['cpu_seconds_per_micro_batch']:>7.2f} "
+            f"{r['tokens_per_s']:>9.1f} {r['gflops']:>8.1f} {r['speedup_vs_reference']:>12.2f}x"
+        )
     report = {
         "preset": args.preset,
         "batch": args.batch,
         "img_tokens": args.img_tokens,
         "txt_tokens": args.txt_tokens,
         "grad_accum": args.accum,
-        "timed_optimizer_steps": args.steps,
+        "timed_rounds": args.steps,
+        "load_average_start": load_start,
         "gflop_per_micro_batch": flops / 1e9,
         "threads": torch.get_num_threads(),
-        "load_average": os.getloadavg(),
+        "load_average_end": os.getloadavg(),
         "torch": torch.__version__,
         "machine": platform.machine(),
         "loops": results,

@@ -149,3 +149,26 @@ def test_ema_and_schedule() -> None:
     assert [factor(s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
     assert factor(4) == 1.0 and factor(9) == pytest.approx(0.55) and factor(14) == pytest.approx(0.1)
     assert lr_multiplier(OptimConfig(schedule="linear"), 10)(5) == pytest.approx(0.5)
+
+
+def test_cli_preprocess_then_train_from_shards(
+    tones: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_toml(tiny_config(tmp_path / "run", tones, run={"max_steps": 2}), tmp_path / "c.toml")
+    shards = tmp_path / "latents"
+    assert (
+        main(["preprocess", str(tones), str(shards), "--config", str(config), "--shard-size", "5", "-q"]) == 0
+    )
+    assert "wrote 8 rows in 2 shard(s)" in capsys.readouterr().out
+    overrides = ["--set", f"data.shards={shards}", "--set", 'data.manifest=""']
+    assert main(["train", "--config", str(config), *overrides, "-q"]) == 0
+    assert "trained 2 steps" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "run" / "train_config.json").read_text())
+    assert saved["data"]["shards"] == str(shards)
+
+
+def test_cli_data_build_demo_is_wired(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "build-demo", "--help"])
+    assert exit_info.value.code == 0
+    assert "--n-clips" in capsys.readouterr().out

@@ -12,6 +12,7 @@ the uninterrupted one bit for bit (on CPU; CUDA kernels may be non-deterministic
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -46,7 +47,7 @@ from fluxmusic.training.faults import maybe_kill
 from fluxmusic.training.metrics import MetricsLogger
 from fluxmusic.training.optim import build_optimizer
 
-__all__ = ["TrainResult", "flow_loss", "resume_config", "train"]
+__all__ = ["TrainResult", "absolute_paths", "flow_loss", "resume_config", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,32 @@ def resume_config(run_dir: str | os.PathLike[str], overrides: list[str] | None =
     path = Path(run_dir) / CONFIG_NAME
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: {run_dir} is not a fluxmusic run folder")
-    return load_config(path, overrides)
+    return load_config(path, [f"run.dir={json.dumps(str(Path(run_dir).resolve()))}", *(overrides or [])])
+
+
+def absolute_paths(config: TrainConfig) -> TrainConfig:
+    """The config with its local paths made absolute (what ``train_config.json`` records), so a run
+    resumes from any working directory. Hub ids (``cvssp/audioldm2``) that are not local paths stay."""
+    import dataclasses
+
+    keys = {
+        "run": ("dir",),
+        "data": ("manifest", "shards"),
+        "model": ("init_from",),
+        "text": ("cache_dir",),
+        "vae": ("pretrained",),
+        "vocoder": ("pretrained",),
+    }
+    sections = {}
+    for name, fields in keys.items():
+        section = getattr(config, name)
+        changes = {}
+        for key in fields:
+            value = getattr(section, key)
+            if value and (key == "dir" or Path(value).exists()):
+                changes[key] = str(Path(value).resolve())
+        sections[name] = dataclasses.replace(section, **changes) if changes else section
+    return config.replace(**sections)
 
 
 def flow_loss(
@@ -137,6 +163,7 @@ def train(config: TrainConfig, resume: str | os.PathLike[str] | None = None) -> 
 
 
 def _train(config: TrainConfig, ctx: DistContext, resume: Path | None) -> TrainResult:
+    config = absolute_paths(config)
     run, optim_cfg = config.run, config.optim
     if run.threads:
         torch.set_num_threads(run.threads)
@@ -347,8 +374,6 @@ def _check_widths(config: TrainConfig, model: nn.Module, text: Any, data: Any) -
 
 
 def _record_skips(path: Path, step: int, skipped: list[SkippedItem]) -> None:
-    import json
-
     with path.open("a", encoding="utf-8") as f:
         for item in skipped:
             f.write(json.dumps({"step": step, **item.to_dict()}, ensure_ascii=False) + "\n")
