@@ -1,4 +1,40 @@
-"""Evaluation: metrics and attribute checks (reconstruction quality: ``evaluation.reconstruction``).
+"""Evaluation: metrics and attribute checks.
 
-Submodules are imported by full path; nothing heavy is imported here.
+- ``evaluation.reconstruction``: vocoder / VAE round-trip quality;
+- ``evaluation.family_classifier``, ``evaluation.judge``: instrument-family classifier (and its embedding)
+  trained on the demo dataset's real renders;
+- ``evaluation.tempo``: tempo estimation and requested-vs-estimated agreement;
+- ``evaluation.frechet``: Fréchet distance between embedding sets;
+- ``evaluation.demo_records``: demo-dataset records and audio for evaluation.
+
+Nothing heavy is imported here: the names below load their submodule on first use.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY: dict[str, str] = {
+    "FamilyClassifier": "family_classifier",
+    "FamilyClassifierConfig": "family_classifier",
+    "TrainSettings": "family_classifier",
+    "accuracy_report": "family_classifier",
+    "train_family_classifier": "family_classifier",
+    "load_or_train_classifier": "judge",
+    "train_demo_classifier": "judge",
+    "TempoAgreement": "tempo",
+    "estimate_tempi": "tempo",
+    "estimate_tempo": "tempo",
+    "tempo_agreement": "tempo",
+    "frechet_distance": "frechet",
+    "gaussian_stats": "frechet",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
