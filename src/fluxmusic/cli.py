@@ -217,6 +217,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         overrides.append(f"model.init_from={json.dumps(args.init_from)}")
     if args.run_dir:
         overrides.append(f"run.dir={json.dumps(args.run_dir)}")
+    resume = args.resume
     if args.resume:
         if args.config:
             raise UserError(
@@ -225,10 +226,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         config = resume_config(args.resume, overrides)
     elif args.config:
         config = load_config(args.config, overrides)
+        resume = "auto" if args.auto_resume else None
     else:
         raise UserError("give --config FILE.toml (see configs/), or --resume RUN_DIR")
     _training_logs(args.quiet)
-    result = train(config, resume=args.resume)
+    result = train(config, resume=resume)
     if _is_rank0():
         print(f"trained {result.step} steps; checkpoint: {result.checkpoint}")
         if result.export is not None:
@@ -258,6 +260,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config key (repeatable)"
     )
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest complete checkpoint")
+    p.add_argument(
+        "--auto-resume",
+        action="store_true",
+        help="with --config: continue run.dir if it holds a checkpoint, else start it (preemptible jobs)",
+    )
     p.add_argument(
         "--init-from", metavar="PATH", help="start from these weights (reference .pt, safetensors, folder)"
     )

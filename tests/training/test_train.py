@@ -126,6 +126,11 @@ def test_refuses_to_overwrite_a_run(tones: Path, tmp_path: Path, capsys: pytest.
     assert "already holds checkpoints; pass --resume" in capsys.readouterr().err
     assert main(["train", "--resume", str(tmp_path / "run"), "--set", "run.max_steps=2", "-q"]) == 0
     assert load_training_state(latest_checkpoint(tmp_path / "run"))["step"] == 2
+    assert main(["train", "--config", str(config), "--auto-resume", "--set", "run.max_steps=3", "-q"]) == 0
+    assert load_training_state(latest_checkpoint(tmp_path / "run"))["step"] == 3
+    fresh = tmp_path / "fresh"
+    assert main(["train", "--config", str(config), "--auto-resume", "--run-dir", str(fresh), "-q"]) == 0
+    assert load_training_state(latest_checkpoint(fresh))["step"] == 1
 
 
 def test_cli_config_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -150,13 +150,16 @@ def train(config: TrainConfig, resume: str | os.PathLike[str] | None = None) -> 
     Args:
         config: The experiment.
         resume: A run folder to continue from its newest complete checkpoint (``config`` should be
-            :func:`resume_config` of it).
+            :func:`resume_config` of it), or ``"auto"``: continue ``config.run.dir`` if it holds a
+            checkpoint, else start it (for preemptible jobs and ``torchrun --max-restarts``).
 
     Returns:
         The :class:`TrainResult`.
     """
     ctx = init_distributed(config.run.device)
     try:
+        if resume == "auto":
+            resume = config.run.dir if latest_checkpoint(config.run.dir) is not None else None
         return _train(config, ctx, Path(resume) if resume is not None else None)
     finally:
         ctx.shutdown()
