@@ -15,6 +15,7 @@ byte-identical files whatever the number of workers or the order they finish in.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -185,6 +186,8 @@ def _finish(
     config: DemoDatasetConfig, records: list[dict[str, Any]], n_planned: int, n_new: int, elapsed: float
 ) -> DemoDatasetReport:
     """Write manifests, metadata.jsonl and stats.json from the records, in clip order."""
+    with contextlib.suppress(OSError):
+        (config.out_dir / "tmp").rmdir()  # render scratch folder, empty once all renders finished
     records.sort(key=lambda r: r["index"])
     accepted = [r for r in records if not r.get("rejected")]
     rejected = [r for r in records if r.get("rejected")]
