@@ -21,7 +21,7 @@ if [ "$dev" = 1 ]; then
   if ! command -v fluidsynth >/dev/null || [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then
     sudo_cmd=""
     [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
-    $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq fluidsynth fluid-soundfont-gm \
+    $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq --no-install-recommends fluidsynth fluid-soundfont-gm \
       || echo "setup: could not install fluidsynth (dataset-builder tests will be skipped)" >&2
   fi
 fi
