@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fluxmusic.audio import AudioVAE, GriffinLimVocoder, HifiGanVocoder, fit_frames, log_mel
+from fluxmusic.audio import AudioVAE, GriffinLimVocoder, HifiGanVocoder, fit_frames, log_mel, normalize_peak
 from fluxmusic.components import bundled_model_dir
 from fluxmusic.evaluation.demo_records import load_waveforms, read_records, stratified_pick
 from fluxmusic.evaluation.family_classifier import FamilyClassifier, accuracy_report
@@ -94,7 +94,7 @@ class Scorer:
 
 @torch.no_grad()
 def reconstruct(audio: torch.Tensor, vae: AudioVAE, vocoder: Any, batch_size: int) -> torch.Tensor:
-    """Real clips -> log-mel -> VAE (posterior mean) -> log-mel -> vocoder: the floor of the chain.
+    """Real clips -> peak 0.5 (the training-clip rule) -> log-mel -> VAE (posterior mean) -> vocoder.
 
     Shapes:
         audio: (N, S) -> (N, S)
@@ -102,6 +102,7 @@ def reconstruct(audio: torch.Tensor, vae: AudioVAE, vocoder: Any, batch_size: in
     frames = (audio.shape[1] // 160) // (2 * vae.downsample) * (2 * vae.downsample)
     out = []
     for chunk in audio.split(batch_size):
+        chunk = torch.stack([normalize_peak(w) if w.abs().max() > 1e-4 else w for w in chunk])
         mel = fit_frames(log_mel(chunk), frames)[:, None].to(vae.device)
         recon = vae.decode(vae.encode(mel).mode())
         out.append(vocoder(recon.float(), num_samples=audio.shape[1]).float().cpu().clamp(-1, 1))

@@ -278,7 +278,7 @@ class TrainSettings:
         seed: Seed of initialisation, shuffling and augmentation.
     """
 
-    epochs: int = 40
+    epochs: int = 100
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 1e-2
