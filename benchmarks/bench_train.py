@@ -18,7 +18,11 @@ Throughput is training tokens per second: (audio + text tokens) x micro-batches 
 share one model and optimizer). CPU seconds of the process are reported too: on a shared machine they
 show the work done when wall time is inflated by other jobs. Prints a table and writes JSON.
 
-    python benchmarks/bench_train.py --steps 2 --accum 2 --batch 1
+    python benchmarks/bench_train.py --steps 2 --accum 2 --batch 1 [--threads 1] [--checkpointing]
+
+On a machine shared with other jobs, use ``--threads 1`` (or the number of idle cores): with more
+threads than free cores, every parallel element-wise kernel waits for its slowest thread at a barrier
+and steps get several times slower, whatever the training loop does.
 """
 
 from __future__ import annotations
@@ -149,9 +153,14 @@ def main() -> None:
     parser.add_argument(
         "--checkpointing", action="store_true", help="also time bf16 with activation checkpointing"
     )
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch threads (0: torch's default, one per core)"
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "bench_train.json")
     args = parser.parse_args()
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     load_start = os.getloadavg()
     torch.manual_seed(0)
     config = PRESETS[args.preset]

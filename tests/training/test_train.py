@@ -94,7 +94,9 @@ def test_bad_files_are_skipped_and_reported(tmp_path: Path) -> None:
     sf.write(tmp_path / "audio" / "silent.wav", np.zeros(16000, dtype=np.float32), 16000)
     (tmp_path / "audio" / "corrupt.wav").write_bytes(b"not audio" * 200)
     sf.write(tmp_path / "audio" / "short.wav", np.ones(3200, dtype=np.float32) * 0.1, 16000)
+    sf.write(tmp_path / "audio" / "empty.wav", np.zeros(0, dtype=np.float32), 16000)
     items += [
+        {"wav": "audio/empty.wav", "label": "empty"},
         {"wav": "audio/missing.wav", "label": "missing"},
         {"wav": "audio/corrupt.wav", "label": "corrupt"},
         {"wav": "audio/short.wav", "label": "short"},
@@ -109,11 +111,12 @@ def test_bad_files_are_skipped_and_reported(tmp_path: Path) -> None:
     statuses = {Path(e["path"]).name: e["status"] for e in report["items"]}
     assert statuses["missing.wav"] == "missing" and statuses["corrupt.wav"] == "corrupt"
     assert statuses["short.wav"] == "too_short" and statuses["silent.wav"] == "ok"
+    assert statuses["empty.wav"] == "empty"
     skipped = [
         json.loads(line) for line in (result.run_dir / "logs" / "skipped-r0.jsonl").read_text().splitlines()
     ]
     assert skipped and {s["path"] for s in skipped} == {str(tmp_path / "audio" / "silent.wav")}
-    assert all("silent" in s["reason"] and s["item"] == 8 for s in skipped)
+    assert all("silent" in s["reason"] and s["item"] == 9 for s in skipped)
     state = load_training_state(result.checkpoint)
     assert state["samples"] + state["skipped"] == 4 * 2 * 2  # skipped clips were left out, not zero-filled
     assert state["skipped"] == len(skipped)
