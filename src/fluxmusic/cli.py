@@ -230,6 +230,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         raise UserError("give --config FILE.toml (see configs/), or --resume RUN_DIR")
     _training_logs(args.quiet)
+    _quiet_third_party_progress()
     result = train(config, resume=resume)
     if _is_rank0():
         print(f"trained {result.step} steps; checkpoint: {result.checkpoint}")
@@ -280,6 +281,7 @@ def _cmd_preprocess(args: argparse.Namespace) -> int:
     overrides = [*(args.set or []), f"data.manifest={json.dumps(args.manifest)}", 'data.shards=""']
     config = load_config(args.config, overrides)
     _training_logs(args.quiet)
+    _quiet_third_party_progress()
     bar = None
     if not args.quiet and _is_rank0():
         from tqdm.auto import tqdm

@@ -203,7 +203,10 @@ def _train(config: TrainConfig, ctx: DistContext, resume: Path | None) -> TrainR
     trainable = [(n, p) for n, p in unwrap(wrapped).named_parameters() if p.requires_grad]
     ema = EMA(trainable, config.ema.decay)
     optimizer, scheduler = build_optimizer(
-        [p for _, p in trainable], optim_cfg, run.max_steps, fused=device.type == "cuda"
+        [p for _, p in trainable],
+        optim_cfg,
+        run.max_steps,
+        fused=device.type == "cuda" and strategy != "fsdp",
     )
     state = run_state.RunState()
     if checkpoint is not None:
