@@ -283,8 +283,8 @@ def collate(samples: Sequence[AudioSample | LatentSample | SkippedItem]) -> Audi
     """
     skipped = [s for s in samples if isinstance(s, SkippedItem)]
     kept = [s for s in samples if not isinstance(s, SkippedItem)]
-    if kept and isinstance(kept[0], LatentSample) or not kept and isinstance(samples[0], LatentSample):
-        latent = [s for s in kept if isinstance(s, LatentSample)]
+    latent = [s for s in kept if isinstance(s, LatentSample)]
+    if latent:  # shards never skip, so a latent batch always has rows
         return LatentBatch(
             torch.stack([s.latent for s in latent]),
             [s.caption for s in latent],
