@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 from safetensors.torch import load_file
-from train_helpers import tiny_config, write_toml, write_tones
+from train_helpers import shard_config, tiny_config, write_toml, write_tones
 
 from fluxmusic.checkpoints import load_musicflux
 from fluxmusic.cli import main
@@ -180,3 +180,13 @@ def test_cli_data_build_demo_is_wired(capsys: pytest.CaptureFixture[str]) -> Non
         main(["data", "build-demo", "--help"])
     assert exit_info.value.code == 0
     assert "--n-clips" in capsys.readouterr().out
+
+
+def test_activation_checkpointing_trains_the_same(tone_shards: Path, tmp_path: Path) -> None:
+    weights = []
+    for flag in (False, True):
+        config = shard_config(tmp_path / f"run{flag}", tone_shards, run={"max_steps": 2})
+        config["model"]["gradient_checkpointing"] = flag
+        result = train(load_config(write_toml(config, tmp_path / f"{flag}.toml")))
+        weights.append(load_file(str(result.checkpoint / "model.safetensors")))
+    assert all(torch.allclose(weights[0][k], weights[1][k], atol=1e-6) for k in weights[0])
