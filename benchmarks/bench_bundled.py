@@ -39,7 +39,7 @@ from fluxmusic.evaluation.demo_records import load_waveforms, read_records, stra
 from fluxmusic.evaluation.family_classifier import FamilyClassifier, accuracy_report
 from fluxmusic.evaluation.frechet import frechet_distance
 from fluxmusic.evaluation.judge import format_report, load_or_train_classifier
-from fluxmusic.evaluation.tempo import estimate_tempi, tempo_agreement
+from fluxmusic.evaluation.tempo import DEFAULT_BPM_RANGE, estimate_tempi, tempo_agreement
 from fluxmusic.pipeline import DTYPES, FluxMusicPipeline
 
 RESULTS = Path(__file__).parent / "results"
@@ -65,9 +65,15 @@ class Scorer:
     """Scores a set of clips made for the prompt records against the held-out reference."""
 
     def __init__(
-        self, judge: FamilyClassifier, prompts: list[dict], reference_audio: torch.Tensor, ref: list[dict]
+        self,
+        judge: FamilyClassifier,
+        prompts: list[dict],
+        reference_audio: torch.Tensor,
+        ref: list[dict],
+        bpm_range: tuple[float, float] = DEFAULT_BPM_RANGE,
     ):
         self.judge = judge
+        self.bpm_range = bpm_range
         self.families = [r["family"] for r in prompts]
         self.bpm = np.array([r["bpm"] for r in prompts], dtype=np.float64)
         _, self.ref_emb = judge.analyse(reference_audio)
@@ -80,7 +86,7 @@ class Scorer:
         probs, emb = self.judge.analyse(audio)
         predicted = [self.judge.families[i] for i in probs.argmax(-1).tolist()]
         acc = accuracy_report(self.families, predicted, self.judge.families)
-        tempo = tempo_agreement(self.bpm, estimate_tempi(audio))
+        tempo = tempo_agreement(self.bpm, estimate_tempi(audio, bpm_range=self.bpm_range))
         joint = np.hstack([emb.numpy(), self.scale * family_onehot(self.families, self.judge.families)])
         return {
             "family_accuracy": acc["accuracy"],
@@ -277,7 +283,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
 
     real = load_waveforms(args.data, prompts)
-    score = Scorer(judge, prompts, load_waveforms(args.data, reference), reference)
+    data_config = args.data / "config.json"
+    bpm_range = DEFAULT_BPM_RANGE
+    if data_config.is_file():  # the tempo search range is the range the dataset drew BPMs from
+        bpm_range = tuple(json.loads(data_config.read_text()).get("bpm_range", bpm_range))
+    score = Scorer(judge, prompts, load_waveforms(args.data, reference), reference, bpm_range)
     pipe = FluxMusicPipeline.from_pretrained(args.model, device=args.device, dtype="float32")
     vae = AudioVAE.from_pretrained(args.floor_vae, None, device=pipe.device) if args.floor_vae else pipe.vae
     if args.floor_vocoder == "griffin-lim":
@@ -339,7 +349,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "reference_clips": len(reference),
         }
     )
-    report.update({"rows": rows, "grid": grid})
+    report.update({"rows": rows, "grid": grid, "bpm_range": list(bpm_range)})
     if args.spectrograms:
         panels = {
             "real": real,

@@ -275,6 +275,9 @@ class TrainSettings:
         freq_mask: Widest frequency mask (mel bins); 0 disables.
         noise: Standard deviation of Gaussian noise added to standardised features (hurts ``stats-mlp``:
             bands that sit at the floor have almost no spread).
+        blur: Probability of smoothing a clip's features (a box filter of odd size up to ``blur_frames``
+            frames by up to 3 bands), to make the judge tolerate the smearing of a VAE and vocoder.
+        blur_frames: Largest time extent of the blur.
         seed: Seed of initialisation, shuffling and augmentation.
     """
 
@@ -286,11 +289,13 @@ class TrainSettings:
     time_mask: int = 0
     freq_mask: int = 0
     noise: float = 0.0
+    blur: float = 0.0
+    blur_frames: int = 7
     seed: int = 0
 
 
 def _augment(batch: Tensor, settings: TrainSettings, generator: torch.Generator) -> Tensor:
-    """Random crop, one time mask and one frequency mask per clip, feature noise. Shapes: (B, T, 64)."""
+    """Random crop, time and frequency masks, blur, feature noise (each when enabled). Shapes: (B, T, 64)."""
     b, t, f = batch.shape
     crop = settings.crop_frames if 0 < settings.crop_frames < t else t
     starts = torch.randint(0, t - crop + 1, (b, 1), generator=generator)
@@ -304,6 +309,13 @@ def _augment(batch: Tensor, settings: TrainSettings, generator: torch.Generator)
             position = torch.arange(limit)
             mask = (position >= start) & (position < start + width)
             x = x.masked_fill(mask[:, :, None] if axis == 1 else mask[:, None, :], fill)
+    if settings.blur > 0:
+        chosen = torch.rand(b, generator=generator) < settings.blur
+        for i in chosen.nonzero().flatten().tolist():
+            kt = 1 + 2 * int(torch.randint(0, settings.blur_frames // 2 + 1, (1,), generator=generator))
+            kf = 1 + 2 * int(torch.randint(0, 2, (1,), generator=generator))
+            pad = (kt // 2, kf // 2)
+            x[i] = F.avg_pool2d(x[i][None, None], (kt, kf), 1, pad, count_include_pad=False)[0, 0]
     if settings.noise > 0:
         x = x + settings.noise * torch.randn(x.shape, generator=generator)
     return x
