@@ -289,7 +289,7 @@ class TrainSettings:
     time_mask: int = 0
     freq_mask: int = 0
     noise: float = 0.0
-    blur: float = 0.0
+    blur: float = 0.5
     blur_frames: int = 7
     seed: int = 0
 

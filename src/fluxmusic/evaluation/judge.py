@@ -54,7 +54,8 @@ def train_demo_classifier(
     """
     settings = settings or TrainSettings()
     train = read_records(data_dir, "train")[:max_train]
-    test = read_records(data_dir, "test")
+    families = set(config.families if config else (r["family"] for r in train))
+    test = [r for r in read_records(data_dir, "test") if r["family"] in families]
     if not train or not test:
         raise ValueError(
             f"{data_dir}: need clips in both splits, found {len(train)} train and {len(test)} test"
@@ -71,8 +72,7 @@ def train_demo_classifier(
         test_audio,
         [r["family"] for r in test],
     )
-    test = [r for r in test if r["family"] in model.families]
-    predicted = model.predict(load_waveforms(data_dir, test))
+    predicted = model.predict(test_audio)
     report = {
         "data": str(data_dir),
         "train_clips": len(train),
@@ -132,13 +132,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=TrainSettings.epochs)
     parser.add_argument("--batch-size", type=int, default=TrainSettings.batch_size)
     parser.add_argument("--lr", type=float, default=TrainSettings.lr)
+    parser.add_argument(
+        "--blur", type=float, default=TrainSettings.blur, help="blur augmentation probability"
+    )
     parser.add_argument("--seed", type=int, default=TrainSettings.seed)
     parser.add_argument("--max-train", type=int, default=None, help="first N training clips only")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
-    settings = TrainSettings(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    settings = TrainSettings(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, blur=args.blur, seed=args.seed
+    )
     _, report = train_demo_classifier(args.data, args.out, settings, max_train=args.max_train)
     print(format_report(report))
     print(f"saved to {args.out}")
