@@ -146,8 +146,10 @@ def save_spectrograms(
     paths = []
     for i in range(min(count, len(prompts))):
         fig, axes = plt.subplots(1, len(rows), figsize=(4 * len(rows), 3), squeeze=False)
-        for ax, (name, audio) in zip(axes[0], rows.items()):
-            ax.imshow(log_mel(audio[i]).T.numpy(), origin="lower", aspect="auto", cmap="magma", vmin=-11.5)
+        mels = {name: log_mel(audio[i]).T.numpy() for name, audio in rows.items()}
+        top = max(float(m.max()) for m in mels.values())  # one colour scale per figure
+        for ax, (name, mel) in zip(axes[0], mels.items()):
+            ax.imshow(mel, origin="lower", aspect="auto", cmap="magma", vmin=-11.5, vmax=top)
             ax.set_title(name, fontsize=9)
             ax.set_xlabel("frame (10 ms)")
         axes[0][0].set_ylabel("mel band")
