@@ -11,12 +11,11 @@ import torch
 from fluxmusic.evaluation.family_classifier import (
     FamilyClassifier,
     FamilyClassifierConfig,
-    TrainSettings,
     accuracy_report,
     band_statistics,
     confusion_matrix,
-    train_family_classifier,
 )
+from fluxmusic.evaluation.family_training import TrainSettings, train_family_classifier
 
 SR = 16000
 

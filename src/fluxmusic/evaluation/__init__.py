@@ -1,8 +1,8 @@
 """Evaluation: metrics and attribute checks.
 
 - ``evaluation.reconstruction``: vocoder / VAE round-trip quality;
-- ``evaluation.family_classifier``, ``evaluation.judge``: instrument-family classifier (and its embedding)
-  trained on the demo dataset's real renders;
+- ``evaluation.family_classifier``, ``evaluation.family_training``, ``evaluation.judge``: instrument-family
+  classifier (and its embedding), its training, and training it on the demo dataset's real renders;
 - ``evaluation.tempo``: tempo estimation and requested-vs-estimated agreement;
 - ``evaluation.frechet``: Fréchet distance between embedding sets;
 - ``evaluation.demo_records``: demo-dataset records and audio for evaluation.
@@ -18,9 +18,10 @@ from typing import Any
 _LAZY: dict[str, str] = {
     "FamilyClassifier": "family_classifier",
     "FamilyClassifierConfig": "family_classifier",
-    "TrainSettings": "family_classifier",
+    "TrainSettings": "family_training",
     "accuracy_report": "family_classifier",
-    "train_family_classifier": "family_classifier",
+    "fit_family_classifier": "family_training",
+    "train_family_classifier": "family_training",
     "load_or_train_classifier": "judge",
     "train_demo_classifier": "judge",
     "TempoAgreement": "tempo",

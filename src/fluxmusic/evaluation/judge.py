@@ -25,10 +25,9 @@ from fluxmusic.evaluation.family_classifier import (
     REPORT_NAME,
     FamilyClassifier,
     FamilyClassifierConfig,
-    TrainSettings,
     accuracy_report,
-    train_family_classifier,
 )
+from fluxmusic.evaluation.family_training import TrainSettings, train_family_classifier
 
 logger = logging.getLogger(__name__)
 
