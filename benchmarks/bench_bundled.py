@@ -82,6 +82,22 @@ class Scorer:
             [self.ref_emb.numpy(), self.scale * family_onehot([r["family"] for r in ref], judge.families)]
         )
 
+    def sampling_noise(self, size: int, draws: int = 5, seed: int = 0) -> dict[str, float] | None:
+        """FD between ``size`` random reference clips and the other reference clips, over a few draws.
+
+        How far two sets of real clips of this size land apart: differences between rows smaller than
+        this are noise. None when the reference has fewer than ``size + 2`` clips.
+        """
+        n = len(self.ref_emb)
+        if n < size + 2 or size < 2:
+            return None
+        rng = np.random.default_rng(seed)
+        values = []
+        for _ in range(draws):
+            order = torch.from_numpy(rng.permutation(n))
+            values.append(frechet_distance(self.ref_emb[order[:size]], self.ref_emb[order[size:]]))
+        return {"mean": float(np.mean(values)), "sd": float(np.std(values)), "size": size, "draws": draws}
+
     def __call__(self, audio: torch.Tensor) -> dict[str, Any]:
         probs, emb = self.judge.analyse(audio)
         predicted = [self.judge.families[i] for i in probs.argmax(-1).tolist()]
@@ -325,6 +341,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print_header()
     for name, row in rows.items():
         print_row(name, row)
+    noise = score.sampling_noise(len(prompts), seed=args.seed)
+    report["fd_sampling_noise"] = noise
+    if noise:
+        print(
+            f"  FD between {noise['size']} and the other real reference clips ({noise['draws']} draws): "
+            f"{noise['mean']:.2f} +- {noise['sd']:.2f} (real vs real at this size)"
+        )
 
     print(f"\ngenerations (guidance {args.guidance}, {args.duration:.2f} s, seed {args.seed})")
     print_header()

@@ -91,6 +91,7 @@ def test_quick_benchmark_on_tiny_model(bench, tiny_pipeline: FluxMusicPipeline, 
     assert saved["classifier"]["held_out"]["accuracy"] >= 0.9  # separable synthetic families
     assert [r["family"] for r in saved["prompts"]] == ["bass", "pipes", "bass", "pipes"]
     assert saved["reference_clips"] == 8
+    assert saved["fd_sampling_noise"]["size"] == 4 and saved["fd_sampling_noise"]["mean"] >= 0
     assert set(saved["rows"]) == {"real", "floor", "ceiling"}
     real = saved["rows"]["real"]
     assert real["family_accuracy"] >= 0.75 and real["families"] == 2
