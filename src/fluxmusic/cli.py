@@ -29,6 +29,56 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bundle(args: argparse.Namespace) -> int:
+    import torch
+
+    from fluxmusic.components import bundle_model_dir
+
+    defaults = {
+        k: v
+        for k, v in {
+            "steps": args.steps,
+            "guidance": args.guidance,
+            "sampler": args.sampler,
+            "negative_prompt": args.negative_prompt,
+        }.items()
+        if v is not None
+    }
+    if args.steps is not None and args.steps < 1:
+        raise UserError(f"--steps must be >= 1, got {args.steps}")
+    out = bundle_model_dir(
+        args.input, args.output, dtype=getattr(torch, args.dtype), defaults=defaults, name=args.name
+    )
+    print(f"wrote {out}")
+    return 0
+
+
+def _add_bundle(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bundle",
+        help="freeze a model folder for shipping (smaller weights, recorded sha256 hashes)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Copy a model folder (e.g. a training run's export) with the transformer weights stored in\n"
+            "--dtype, new sampling defaults, and a sha256 table that loading checks. This is how the\n"
+            "bundled model is made (docs/bundled-model.md).\n\n"
+            "example:\n"
+            "  fluxmusic bundle runs/bundled_model/export src/fluxmusic/bundled/model --steps 32\n"
+        ),
+    )
+    p.add_argument("input", help="model folder (with fluxmusic.json)")
+    p.add_argument("output", help="new, empty output folder")
+    p.add_argument(
+        "--dtype", default="bfloat16", choices=("bfloat16", "float16", "float32"), help="weight storage"
+    )
+    p.add_argument("--steps", type=int, default=None, help="default sampling steps")
+    p.add_argument("--guidance", type=float, default=None, help="default guidance scale")
+    p.add_argument("--sampler", default=None, choices=("euler", "heun", "midpoint"), help="default sampler")
+    p.add_argument("--negative-prompt", default=None, help="default negative prompt")
+    p.add_argument("--name", default=None, help="model name recorded in fluxmusic.json")
+    p.set_defaults(handler=_cmd_bundle)
+
+
 def _add_convert(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "convert",
@@ -159,9 +209,9 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         help="'bundled' (default), a released size (small, base, large, giant, giant-full) or a model folder",
     )
     p.add_argument("--duration", type=float, default=None, help="seconds (default: the model's clip length)")
-    p.add_argument("--steps", type=int, default=None, help="sampling steps (default 50)")
+    p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     p.add_argument(
-        "--guidance", type=float, default=None, help="classifier-free guidance scale (default 7.0)"
+        "--guidance", type=float, default=None, help="classifier-free guidance scale (default: the model's)"
     )
     p.add_argument(
         "--negative-prompt",
@@ -172,7 +222,7 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         "--sampler",
         default=None,
         choices=("euler", "heun", "midpoint"),
-        help="ODE sampler (default euler, the reference's)",
+        help="ODE sampler (default: the model's; euler for released sizes, as the reference)",
     )
     p.add_argument("--shift", type=float, default=1.0, help="time-grid shift (1.0 = uniform)")
     p.add_argument("--seed", type=int, default=None, help="seed of the first clip; clip i uses seed + i")
@@ -406,6 +456,7 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_generate,
     _add_convert,
+    _add_bundle,
     _add_train,
     _add_preprocess,
     _add_data,
@@ -439,7 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fluxmusic: interrupted", file=sys.stderr)
         return 130
-    except (UserError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
+    except (UserError, ValueError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError) as err:
         print(f"fluxmusic {args.command}: error: {err}", file=sys.stderr)
         return 2
 

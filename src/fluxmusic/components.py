@@ -10,7 +10,8 @@ A *model folder* (what our trainer and ``FluxMusicPipeline.save_pretrained`` wri
      "text_encoder": {"type": "minilm", "max_length": 64},
                      # or {"type": "t5-clap", "t5": REPO_OR_DIR, "clap": REPO_OR_DIR, "mode": "training"}
      "sample_rate": 16000, "default_duration": 10.24, "max_duration": 40.96,
-     "defaults": {"steps": 50, "guidance": 7.0, "negative_prompt": "", "sampler": "euler"}}
+     "defaults": {"steps": 50, "guidance": 7.0, "negative_prompt": "", "sampler": "euler"},
+     "sha256": {"transformer/model.safetensors": "..."}}  # optional; required for the bundled model
 
 Released names (``small``, ``base``, ``large``, ``giant``, ``giant-full``) resolve through the Hugging
 Face cache to the FluxMusic checkpoint, the AudioLDM2 VAE and vocoder, SD3's T5-XXL and CLAP.
@@ -18,8 +19,10 @@ Face cache to the FluxMusic checkpoint, the AudioLDM2 VAE and vocoder, SD3's T5-
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -189,13 +192,68 @@ def read_model_index(root: Path) -> dict[str, Any]:
     return index
 
 
-def load_model_dir(root: str | Path, device: torch.device) -> Components:
-    """Load a model folder described by ``fluxmusic.json``."""
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def weight_files(root: Path) -> list[str]:
+    """Every ``*.safetensors`` file under ``root``, as sorted POSIX paths relative to it."""
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.safetensors"))
+
+
+def verify_weights(root: Path, index: dict[str, Any], require: bool = False) -> None:
+    """Check every weight file of a model folder against the ``sha256`` table of its ``fluxmusic.json``.
+
+    Raises:
+        CheckpointError: a file differs from its recorded hash, is missing, or is not listed; or
+            ``require`` is set and the folder records no hashes.
+    """
+    table = index.get("sha256")
+    if table is None:
+        if require:
+            raise CheckpointError(f"{root / MODEL_INDEX} records no sha256 hashes; reinstall fluxmusic")
+        return
+    if not isinstance(table, dict):
+        raise CheckpointError(f"{root / MODEL_INDEX}: 'sha256' must map file names to hex digests")
+    unlisted = sorted(set(weight_files(root)) - set(table))
+    if unlisted:
+        raise CheckpointError(
+            f"{root}: weight files {unlisted} have no recorded sha256; remove them or rebuild the folder "
+            "with `fluxmusic bundle`"
+        )
+    for name, expected in sorted(table.items()):
+        path = root / name
+        if not path.is_file():
+            raise CheckpointError(f"{path} is missing (listed in {MODEL_INDEX}); reinstall or rebuild the folder")
+        actual = file_sha256(path)
+        if actual != expected:
+            raise CheckpointError(
+                f"{path} has sha256 {actual[:16]}..., expected {str(expected)[:16]}...: the weights are "
+                "corrupt or were modified; reinstall fluxmusic or rebuild the folder with `fluxmusic bundle`"
+            )
+
+
+def load_model_dir(root: str | Path, device: torch.device, require_hashes: bool = False) -> Components:
+    """Load a model folder described by ``fluxmusic.json``, checking its weight hashes when it records them.
+
+    Args:
+        root: The model folder.
+        device: Where to put the weights.
+        require_hashes: Refuse a folder without a ``sha256`` table (the bundled model).
+    """
     root = Path(root)
     index = read_model_index(root)
+    verify_weights(root, index, require=require_hashes)
     loaded = _collect(
         {
-            "transformer": lambda: load_musicflux(root / index["transformer"], device=device),
+            "transformer": lambda: load_musicflux(  # fp32 master weights; bf16 runs under autocast
+                root / index["transformer"], device=device, dtype=torch.float32
+            ),
             "vae": lambda: AudioVAE.from_pretrained(root / index["vae"], None, device=device),
             "vocoder": lambda: _vocoder_from_entry(index["vocoder"], root, device),
             "text_encoder": lambda: text_encoder_from_entry(index["text_encoder"], root, device),
@@ -238,3 +296,47 @@ def save_model_dir(parts: Components, out_dir: str | Path) -> Path:
     }
     atomic_write(out / MODEL_INDEX, lambda tmp: Path(tmp).write_text(json.dumps(index, indent=2) + "\n"))
     return out
+
+
+def bundle_model_dir(
+    src: str | Path,
+    dst: str | Path,
+    *,
+    dtype: torch.dtype = torch.bfloat16,
+    defaults: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> Path:
+    """Freeze a model folder for shipping: transformer weights cast to ``dtype``, hashes recorded.
+
+    The copy holds the same components as ``src`` with the transformer's floating-point weights stored in
+    ``dtype`` (the VAE and vocoder are copied unchanged), ``defaults`` and ``name`` updated, and a
+    ``sha256`` table over every weight file that ``load_model_dir`` checks before loading.
+
+    Raises:
+        FileExistsError: ``dst`` exists and is not empty.
+    """
+    from fluxmusic.checkpoints import atomic_write, save_musicflux
+
+    src, dst = Path(src), Path(dst)
+    index = read_model_index(src)
+    if dst.exists() and any(dst.iterdir()):
+        raise FileExistsError(f"{dst} exists and is not empty; choose a new folder or remove it first")
+    unknown = sorted(set(defaults or {}) - {"steps", "guidance", "negative_prompt", "sampler"})
+    if unknown:
+        raise ValueError(f"unknown pipeline defaults {unknown}; use steps, guidance, negative_prompt, sampler")
+    transformer = load_musicflux(src / index["transformer"], device=torch.device("cpu"))
+    transformer.to(dtype)
+    save_musicflux(transformer, dst / "transformer")
+    shutil.copytree(src / index["vae"], dst / "vae")
+    vocoder = index["vocoder"]
+    if isinstance(vocoder, str) or vocoder.get("type") == "hifigan":
+        path = vocoder if isinstance(vocoder, str) else vocoder.get("path", "vocoder")
+        shutil.copytree(src / path, dst / "vocoder")
+        vocoder = {"type": "hifigan", "path": "vocoder"}
+    out = {**index, "transformer": "transformer", "vae": "vae", "vocoder": vocoder}
+    out["defaults"] = {**index.get("defaults", {}), **(defaults or {})}
+    if name is not None:
+        out["name"] = name
+    out["sha256"] = {f: file_sha256(dst / f) for f in weight_files(dst)}
+    atomic_write(dst / MODEL_INDEX, lambda tmp: Path(tmp).write_text(json.dumps(out, indent=2) + "\n"))
+    return dst

@@ -172,7 +172,7 @@ class FluxMusicPipeline:
                     f"this installation has no bundled model ({folder}); pass --model with a released "
                     "size or a model folder"
                 )
-            parts = load_model_dir(folder, dev)
+            parts = load_model_dir(folder, dev, require_hashes=name == BUNDLED_NAME)
             release = bool(release_text_encoder)
         else:
             raise ValueError(

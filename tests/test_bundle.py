@@ -1,0 +1,88 @@
+"""Freezing a model folder for shipping (``fluxmusic bundle``) and the hash check on loading it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from safetensors import safe_open
+
+from fluxmusic.checkpoints import CheckpointError
+from fluxmusic.cli import main
+from fluxmusic.components import MODEL_INDEX, bundle_model_dir, load_model_dir
+from fluxmusic.pipeline import FluxMusicPipeline
+
+
+@pytest.fixture(scope="module")
+def source_dir(tmp_path_factory: pytest.TempPathFactory, tiny_pipeline) -> Path:  # noqa: ANN001
+    return tiny_pipeline.save_pretrained(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture()
+def bundled(source_dir: Path, tmp_path: Path) -> Path:
+    return bundle_model_dir(source_dir, tmp_path / "bundled", defaults={"steps": 3, "guidance": 2.5})
+
+
+def test_bundle_casts_weights_records_hashes_and_defaults(bundled: Path) -> None:
+    index = json.loads((bundled / MODEL_INDEX).read_text())
+    assert sorted(index["sha256"]) == [
+        "transformer/model.safetensors",
+        "vae/diffusion_pytorch_model.safetensors",
+        "vocoder/model.safetensors",
+    ]
+    assert all(len(digest) == 64 for digest in index["sha256"].values())
+    assert index["defaults"]["steps"] == 3 and index["defaults"]["guidance"] == 2.5
+    with safe_open(bundled / "transformer" / "model.safetensors", "pt") as f:
+        assert {str(f.get_tensor(k).dtype) for k in f.keys()} == {"torch.bfloat16"}
+
+
+def test_bundled_folder_loads_and_generates(bundled: Path) -> None:
+    pipe = FluxMusicPipeline.from_pretrained(bundled, device="cpu", dtype="float32")
+    out = pipe("a calm piano piece", duration=0.64, seed=1)
+    assert out.waveforms.shape == (1, round(0.64 * 16000)) and out.waveforms.abs().max() > 0
+
+
+def test_modified_weights_are_refused(bundled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    weights = bundled / "transformer" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="sha256"):
+        load_model_dir(bundled, device="cpu")
+    code = main(["generate", "x", "--model", str(bundled), "-q", "-o", str(tmp_path / "x.wav")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "model.safetensors has sha256" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_wrong_recorded_hash_and_unlisted_files_are_refused(bundled: Path) -> None:
+    index_path = bundled / MODEL_INDEX
+    index = json.loads(index_path.read_text())
+    index["sha256"]["vae/diffusion_pytorch_model.safetensors"] = "0" * 64
+    index_path.write_text(json.dumps(index))
+    with pytest.raises(CheckpointError, match="diffusion_pytorch_model.safetensors has sha256"):
+        load_model_dir(bundled, device="cpu")
+    del index["sha256"]["vae/diffusion_pytorch_model.safetensors"]
+    index_path.write_text(json.dumps(index))
+    with pytest.raises(CheckpointError, match="no recorded sha256"):
+        load_model_dir(bundled, device="cpu")
+
+
+def test_hashes_required_only_when_asked(source_dir: Path) -> None:
+    load_model_dir(source_dir, device="cpu")  # an ordinary model folder records no hashes
+    with pytest.raises(CheckpointError, match="records no sha256"):
+        load_model_dir(source_dir, device="cpu", require_hashes=True)
+
+
+def test_cli_bundle(source_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "frozen"
+    assert main(["bundle", str(source_dir), str(out), "--sampler", "heun", "--name", "mine"]) == 0
+    index = json.loads((out / MODEL_INDEX).read_text())
+    assert index["name"] == "mine" and index["defaults"]["sampler"] == "heun"
+    assert main(["bundle", str(source_dir), str(out)]) == 2  # refuses to overwrite
+    assert "not empty" in capsys.readouterr().err
+    shutil.rmtree(out)
+    assert main(["bundle", str(tmp_path / "nothing"), str(out)]) == 2
+    assert "not a fluxmusic model folder" in capsys.readouterr().err
