@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--max-minutes", type=float, default=0.0, help="per training stage (0: no limit)")
     parser.add_argument("--eval-clips", type=int, default=64)
     args = parser.parse_args()
-    from fluxmusic.evaluation import reconstruction
+    from fluxmusic.evaluation.__main__ import main as evaluation_main
     from fluxmusic.training import autoencoder, vocoder_gan
 
     runs = Path(args.runs)
@@ -45,7 +45,8 @@ def main() -> None:
         if (runs / "bundled_vae" / "final").is_dir():
             argv += ["--vae", str(runs / "bundled_vae" / "final")]
         (runs / "bundled_eval").mkdir(parents=True, exist_ok=True)
-        reconstruction._main([*argv, "--out", str(runs / "bundled_eval" / "reconstruction.json")])
+        out = str(runs / "bundled_eval" / "reconstruction.json")
+        evaluation_main(["reconstruction", *argv, "--out", out])
 
 
 if __name__ == "__main__":

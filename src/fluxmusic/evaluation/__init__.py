@@ -7,6 +7,9 @@
 - ``evaluation.frechet``: Fréchet distance between embedding sets;
 - ``evaluation.demo_records``: demo-dataset records and audio for evaluation.
 
+Command line: ``python -m fluxmusic.evaluation {tempo,judge,reconstruction} --help``
+(see :mod:`fluxmusic.evaluation.__main__`).
+
 Nothing heavy is imported here: the names below load their submodule on first use.
 """
 

@@ -4,16 +4,14 @@ The classifier learns from the ``train`` split's real renders and is scored on t
 pieces it never heard); ``mixed`` ensembles are left out of both. The folder it is saved to also holds
 ``report.json``: held-out accuracy, per-family accuracy, confusion matrix, training history and settings.
 
-    python -m fluxmusic.evaluation.judge --data /work/data/demo --out /work/data/demo/family_classifier
+    python -m fluxmusic.evaluation judge --data /work/data/demo --out /work/data/demo/family_classifier
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -121,32 +119,3 @@ def format_report(report: dict[str, Any]) -> str:
         other = f"{confusion['family']} ({confusion['fraction']:.2f})" if confusion else "-"
         lines.append(f"{family:<22}{accuracy:>9.3f}  {other}")
     return "\n".join(lines)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Command line: train and save a classifier, print its held-out report."""
-    parser = argparse.ArgumentParser(description="Train the demo family classifier (held-out report)")
-    parser.add_argument("--data", type=Path, required=True, help="demo dataset folder")
-    parser.add_argument("--out", type=Path, required=True, help="classifier folder to write")
-    parser.add_argument("--epochs", type=int, default=TrainSettings.epochs)
-    parser.add_argument("--batch-size", type=int, default=TrainSettings.batch_size)
-    parser.add_argument("--lr", type=float, default=TrainSettings.lr)
-    parser.add_argument(
-        "--blur", type=float, default=TrainSettings.blur, help="blur augmentation probability"
-    )
-    parser.add_argument("--seed", type=int, default=TrainSettings.seed)
-    parser.add_argument("--max-train", type=int, default=None, help="first N training clips only")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    torch.set_num_threads(args.threads)
-    settings = TrainSettings(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, blur=args.blur, seed=args.seed
-    )
-    _, report = train_demo_classifier(args.data, args.out, settings, max_train=args.max_train)
-    print(format_report(report))
-    print(f"saved to {args.out}")
-
-
-if __name__ == "__main__":
-    main()

@@ -9,21 +9,18 @@ little; every metric here compares magnitude spectra and is 0 for identical inpu
   resolutions (n_fft 512/1024/2048, hop n_fft / 4).
 - ``log_stft_l1``: mean |log S_ref - log S_est| over the same resolutions (magnitudes floored at 1e-5).
 
-Entry point (measures the vocoders and VAE on the same held-out clips, prints a table, writes JSON)::
+Command line (measures the vocoders and VAE on the same held-out clips, prints a table, writes JSON)::
 
-    python -m fluxmusic.evaluation.reconstruction --data /work/data/demo --vae RUN/final \
+    python -m fluxmusic.evaluation reconstruction --data /work/data/demo --vae RUN/final \
         --vocoder RUN/final --griffin-lim 32 64 --clips 64 --out eval.json
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -195,48 +192,3 @@ def evaluate_vae(
             {k: v for k, v in asdict(report).items() if k not in ("clips", "seconds_per_audio_second")}
         )
     return result
-
-
-def _main(argv: Sequence[str] | None = None) -> None:
-    from fluxmusic.audio import AudioVAE, GriffinLimVocoder, HifiGanVocoder
-    from fluxmusic.training.component_data import ClipBank, list_clips
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", required=True, help="dataset root with test.json (or records/)")
-    parser.add_argument("--split", default="test")
-    parser.add_argument("--clips", type=int, default=64, help="first N clips of the split")
-    parser.add_argument("--clip-seconds", type=float, default=5.12)
-    parser.add_argument("--vae", help="AudioVAE folder to measure")
-    parser.add_argument("--vocoder", action="append", default=[], help="HifiGanVocoder folder (repeatable)")
-    parser.add_argument("--griffin-lim", type=int, nargs="*", default=[32, 64], help="n_iter values")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", help="write the results as JSON here")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    torch.set_num_threads(args.threads)
-    paths = list_clips(args.data, args.split)[: args.clips]
-    bank = ClipBank.load(args.data, paths, args.clip_seconds)
-    assert bank.waveforms is not None
-    vocoders: dict[str, Callable[..., Tensor]] = {
-        f"griffin_lim_{n}": GriffinLimVocoder(n_iter=n) for n in args.griffin_lim
-    }
-    for folder in args.vocoder:
-        vocoders[f"hifigan:{folder}"] = HifiGanVocoder.from_pretrained(folder, subfolder=None).eval()
-    results: dict[str, dict[str, float]] = {}
-    for name, vocoder in vocoders.items():
-        results[name] = asdict(evaluate_vocoder(vocoder, bank.waveforms, bank.mels))
-        print(name, json.dumps(results[name]), flush=True)  # noqa: T201 - entry point output
-    if args.vae:
-        vae = AudioVAE.from_pretrained(args.vae, subfolder=None).eval()
-        recon = vae_round_trip(vae, bank.mels)
-        results["vae"] = {"mel_l1": float((recon - bank.mels).abs().mean())}
-        print("vae", json.dumps(results["vae"]), flush=True)  # noqa: T201 - entry point output
-        for name, vocoder in vocoders.items():
-            results[f"vae+{name}"] = asdict(evaluate_vocoder(vocoder, bank.waveforms, recon))
-            print(f"vae+{name}", json.dumps(results[f"vae+{name}"]), flush=True)  # noqa: T201
-    if args.out:
-        Path(args.out).write_text(json.dumps({"clips": paths, "results": results}, indent=2) + "\n")
-
-
-if __name__ == "__main__":
-    _main()

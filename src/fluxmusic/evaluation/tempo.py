@@ -23,6 +23,11 @@ minute with running eighths sounds like 140. So :func:`tempo_agreement` reports 
 
 Silent clips (or clips without onsets) have no tempo (NaN): they count as misses in the accuracies and
 are left out of the correlations (``valid`` says how many were used).
+
+Command line (requested vs estimated tempo on a demo dataset's real renders, overall and per group)::
+
+    python -m fluxmusic.evaluation tempo --data /work/data/demo [--split test] [--by collection] \
+        [--out t.json]
 """
 
 from __future__ import annotations
@@ -191,50 +196,3 @@ def tempo_agreement(
         count=int(req.size),
         valid=int(ok.sum()),
     )
-
-
-def _main(argv: Sequence[str] | None = None) -> None:
-    """Requested (metadata) vs estimated tempo on a demo dataset's real renders, overall and per group."""
-    import argparse
-    import json
-
-    from fluxmusic.evaluation.demo_records import load_waveforms, read_records
-
-    parser = argparse.ArgumentParser(description="Tempo estimation on real demo renders")
-    parser.add_argument("--data", required=True, help="demo dataset folder")
-    parser.add_argument("--split", default=None, choices=("train", "test"), help="default: both")
-    parser.add_argument("--limit", type=int, default=None, help="first N clips (by id)")
-    parser.add_argument("--by", default="time_signature", help="metadata field to break results down by")
-    parser.add_argument("--out", default=None, help="write the results as JSON")
-    args = parser.parse_args(argv)
-    records = read_records(args.data, args.split, families=False)[: args.limit]
-    estimates = np.concatenate(
-        [estimate_tempi(load_waveforms(args.data, records[i : i + 64])) for i in range(0, len(records), 64)]
-    )
-    requested = np.array([r["bpm"] for r in records], dtype=np.float64)
-    result = {"all": tempo_agreement(requested, estimates).to_dict(), args.by: {}}
-    groups = sorted({str(r.get(args.by)) for r in records})
-    for group in groups:
-        mask = np.array([str(r.get(args.by)) == group for r in records])
-        result[args.by][group] = tempo_agreement(requested[mask], estimates[mask]).to_dict()
-    print(f"{'group':<24}{'n':>6}{'log_corr':>10}{'oct_corr':>10}{'acc1':>7}{'acc2':>7}{'median':>8}")
-    for name, row in [("all", result["all"]), *result[args.by].items()]:
-        cells = [row[k] for k in ("log_corr", "octave_corr", "acc1", "acc2", "median_ratio")]
-        text = "".join(
-            f"{'-' if v is None else format(v, '.3f'):>{w}}" for v, w in zip(cells, (10, 10, 7, 7, 8))
-        )
-        print(f"{name:<24}{row['count']:>6}{text}")
-    if args.out:
-        with open(args.out, "w") as handle:
-            json.dump(
-                {
-                    **result,
-                    "ids": [r["id"] for r in records],
-                    "estimated": [v if math.isfinite(v) else None for v in estimates.tolist()],
-                },
-                handle,
-            )
-
-
-if __name__ == "__main__":
-    _main()
