@@ -44,7 +44,9 @@ def test_bundled_folder_loads_and_generates(bundled: Path) -> None:
     assert out.waveforms.shape == (1, round(0.64 * 16000)) and out.waveforms.abs().max() > 0
 
 
-def test_modified_weights_are_refused(bundled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_modified_weights_are_refused(
+    bundled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     weights = bundled / "transformer" / "model.safetensors"
     data = bytearray(weights.read_bytes())
     data[-1] ^= 0xFF

@@ -490,7 +490,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fluxmusic: interrupted", file=sys.stderr)
         return 130
-    except (UserError, ValueError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError) as err:
+    except (
+        UserError,
+        ValueError,
+        FileNotFoundError,
+        FileExistsError,
+        PermissionError,
+        IsADirectoryError,
+    ) as err:
         print(f"fluxmusic {args.command}: error: {err}", file=sys.stderr)
         return 2
 

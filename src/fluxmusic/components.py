@@ -229,7 +229,9 @@ def verify_weights(root: Path, index: dict[str, Any], require: bool = False) -> 
     for name, expected in sorted(table.items()):
         path = root / name
         if not path.is_file():
-            raise CheckpointError(f"{path} is missing (listed in {MODEL_INDEX}); reinstall or rebuild the folder")
+            raise CheckpointError(
+                f"{path} is missing (listed in {MODEL_INDEX}); reinstall or rebuild the folder"
+            )
         actual = file_sha256(path)
         if actual != expected:
             raise CheckpointError(
@@ -323,7 +325,9 @@ def bundle_model_dir(
         raise FileExistsError(f"{dst} exists and is not empty; choose a new folder or remove it first")
     unknown = sorted(set(defaults or {}) - {"steps", "guidance", "negative_prompt", "sampler"})
     if unknown:
-        raise ValueError(f"unknown pipeline defaults {unknown}; use steps, guidance, negative_prompt, sampler")
+        raise ValueError(
+            f"unknown pipeline defaults {unknown}; use steps, guidance, negative_prompt, sampler"
+        )
     transformer = load_musicflux(src / index["transformer"], device=torch.device("cpu"))
     transformer.to(dtype)
     save_musicflux(transformer, dst / "transformer")
