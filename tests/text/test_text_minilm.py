@@ -80,3 +80,15 @@ def test_different_prompts_differ_and_release_reloads(minilm: MiniLMConditioner)
     again = minilm.encode(PROMPTS)
     assert torch.equal(again.y, emb.y)
     assert minilm.cache_key.startswith("minilm|sha256=53aa51172d142c89")
+
+
+def test_output_scales(minilm: MiniLMConditioner) -> None:
+    scaled = MiniLMConditioner(txt_scale=2.5, y_scale=19.6)
+    prompts = ["a calm piano piece", "a fast fiddle reel"]
+    plain, out = minilm.encode(prompts), scaled.encode(prompts)
+    torch.testing.assert_close(out.txt, plain.txt * 2.5)
+    torch.testing.assert_close(out.y, plain.y * 19.6)
+    assert torch.equal(out.txt_mask, plain.txt_mask)
+    assert scaled.cache_key != minilm.cache_key  # cached unscaled embeddings are never reused
+    with pytest.raises(ValueError, match="positive"):
+        MiniLMConditioner(y_scale=0.0)

@@ -30,7 +30,7 @@ def build_conditioner(
         name: ``"t5-clap"``: FluxMusic's T5-XXL + CLAP (``FluxMusicConditioner.from_pretrained``; extra
             kwargs ``t5``, ``clap``, ``local_files_only``, ``cache_dir`` (the HF cache), ...).
             ``"minilm"``: the bundled all-MiniLM-L6-v2 (``MiniLMConditioner``; kwargs ``max_length``,
-            ``model_dir``).
+            ``model_dir``, ``txt_scale``, ``y_scale``).
             ``"tiny"``: random tiny T5 + CLAP for tests (``FluxMusicConditioner.tiny``; kwargs
             ``txt_dim``, ``pooled_dim``, ``seed``).
         mode: Text mode for ``"t5-clap"`` / ``"tiny"`` (``"training"`` or ``"reference-sampling"``).

@@ -95,6 +95,10 @@ class MiniLMConditioner(TextConditioner):
         expected_sha256: Pinned sha256 of ``model.safetensors``; ``None`` skips the check (only for
             your own fine-tuned copies).
         output_dtype: dtype of the returned ``txt`` and ``y``.
+        txt_scale: Factor applied to ``txt`` (1: the encoder's own states, per-dimension std about 0.37).
+        y_scale: Factor applied to ``y`` (1: unit L2 norm, so a per-dimension RMS of 1/sqrt(384) = 0.05).
+            A transformer trained from scratch picks the prompt up much sooner from inputs of unit
+            scale: the bundled model uses ``txt_scale = 2.7`` and ``y_scale = 19.6`` (about sqrt(384)).
 
     Shapes:
         encode: B prompts -> txt (B, max_length, 384), txt_mask (B, max_length), y (B, 384).
@@ -109,11 +113,15 @@ class MiniLMConditioner(TextConditioner):
         dtype: torch.dtype = torch.float32,
         expected_sha256: str | None = MINILM_SHA256,
         output_dtype: torch.dtype = torch.float32,
+        txt_scale: float = 1.0,
+        y_scale: float = 1.0,
     ) -> None:
         from transformers import AutoTokenizer
 
         if max_length < 2:
             raise ValueError(f"max_length must be >= 2 ([CLS] and [SEP]), got {max_length}")
+        if not (txt_scale > 0 and y_scale > 0):
+            raise ValueError(f"txt_scale and y_scale must be positive, got {txt_scale} and {y_scale}")
         folder = Path(model_dir) if model_dir is not None else bundled_minilm_dir()
         missing = [name for name in _REQUIRED if not (folder / name).is_file()]
         if missing:
@@ -122,6 +130,7 @@ class MiniLMConditioner(TextConditioner):
         self.max_length = max_length
         self.expected_sha256 = expected_sha256
         self.output_dtype = output_dtype
+        self.txt_scale, self.y_scale = float(txt_scale), float(y_scale)
 
         def load(device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
             from transformers import AutoModel
@@ -150,7 +159,8 @@ class MiniLMConditioner(TextConditioner):
     @property
     def cache_key(self) -> str:
         dtypes = f"{self.encoder.dtype}:{self.output_dtype}".replace("torch.", "")
-        return f"minilm|sha256={self.encoder.weights_id}|len={self.max_length}|{dtypes}"
+        scales = "" if (self.txt_scale, self.y_scale) == (1.0, 1.0) else f"|scale={self.txt_scale},{self.y_scale}"
+        return f"minilm|sha256={self.encoder.weights_id}|len={self.max_length}|{dtypes}{scales}"
 
     def tokenize(self, prompts: list[str]) -> tuple[Tensor, Tensor]:
         """Token ids padded with 0 to ``max_length`` and the real-token mask.
@@ -175,8 +185,9 @@ class MiniLMConditioner(TextConditioner):
         ).last_hidden_state
         weights = mask.unsqueeze(-1).to(states.dtype)
         mean = (states * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
-        y = F.normalize(mean.float(), p=2, dim=-1)
-        return TextEmbedding(states.to(self.output_dtype), mask, y.to(self.output_dtype))
+        y = F.normalize(mean.float(), p=2, dim=-1) * self.y_scale
+        txt = states.float() * self.txt_scale if self.txt_scale != 1.0 else states
+        return TextEmbedding(txt.to(self.output_dtype), mask, y.to(self.output_dtype))
 
     def release(self) -> None:
         """Free the weights; a later ``encode`` reloads and re-verifies them."""
