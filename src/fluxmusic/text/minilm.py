@@ -159,7 +159,8 @@ class MiniLMConditioner(TextConditioner):
     @property
     def cache_key(self) -> str:
         dtypes = f"{self.encoder.dtype}:{self.output_dtype}".replace("torch.", "")
-        scales = "" if (self.txt_scale, self.y_scale) == (1.0, 1.0) else f"|scale={self.txt_scale},{self.y_scale}"
+        unscaled = (self.txt_scale, self.y_scale) == (1.0, 1.0)
+        scales = "" if unscaled else f"|scale={self.txt_scale},{self.y_scale}"
         return f"minilm|sha256={self.encoder.weights_id}|len={self.max_length}|{dtypes}{scales}"
 
     def tokenize(self, prompts: list[str]) -> tuple[Tensor, Tensor]:
