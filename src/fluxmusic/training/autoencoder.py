@@ -15,7 +15,6 @@ Run (resumable; ``--resume`` continues from the newest checkpoint in ``--out``):
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
@@ -29,7 +28,7 @@ from torch import Tensor
 
 from fluxmusic.audio import AudioVAE
 from fluxmusic.training import component_run as runs
-from fluxmusic.training.component_data import ClipBank, snapshot_clips
+from fluxmusic.training.component_data import ClipBank
 from fluxmusic.training.component_run import OptimSection, RunSection
 
 logger = logging.getLogger(__name__)
@@ -330,27 +329,8 @@ def export(
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Command-line entry point (see the module docstring)."""
-    parser = argparse.ArgumentParser(description="Train the bundled mel VAE.")
-    parser.add_argument("--config", help="TOML file (sections run, model, data, optim, loss)")
-    parser.add_argument("--data", required=True, help="dataset root (train.json/test.json or records/)")
-    parser.add_argument("--out", required=True, help="run folder")
-    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    parser.add_argument("--max-minutes", type=float, default=0.0, help="stop (checkpointed) after this long")
-    parser.add_argument("--stop-at", type=int, default=0, help="stop (checkpointed) at this step")
-    parser.add_argument("--no-export", action="store_true", help="do not write RUN/final at the end")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    out = Path(args.out)
-    config = runs.resolve_run_config(AutoencoderTrainConfig, out, args.config, args.overrides, args.resume)
-    if config.run.threads:
-        torch.set_num_threads(config.run.threads)
-    train_paths = snapshot_clips(out, args.data, "train", config.data.max_clips)
-    bank = ClipBank.load(args.data, train_paths, config.data.clip_seconds, keep_waveforms=False)
-    eval_bank = None
-    if config.data.eval_clips:
-        test_paths = snapshot_clips(out, args.data, "test", config.data.eval_clips)
-        eval_bank = ClipBank.load(args.data, test_paths, config.data.clip_seconds, keep_waveforms=False)
+    args, out, config = runs.start_run(AutoencoderTrainConfig, "Train the bundled mel VAE.", argv)
+    bank, eval_bank = runs.load_clip_banks(out, args.data, config.data, keep_waveforms=False)
     vae, stats, step = train(
         config, bank, out, eval_bank, resume=args.resume, max_minutes=args.max_minutes, stop_at=args.stop_at
     )

@@ -17,6 +17,7 @@ half-written checkpoint where :func:`latest_checkpoint` looks; ``.pt`` files are
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import logging
@@ -24,15 +25,17 @@ import math
 import os
 import shutil
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import tomllib
 import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
+
+from fluxmusic.training.component_data import ClipBank, snapshot_clips
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +138,75 @@ def resolve_run_config(
     saved.parent.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps(config_to_dict(config), indent=2) + "\n")
     return config
+
+
+class _RunConfig(Protocol):
+    @property
+    def run(self) -> RunSection: ...
+
+
+R = TypeVar("R", bound=_RunConfig)
+
+
+class ClipsSection(Protocol):
+    """The ``[data]`` keys :func:`load_clip_banks` reads."""
+
+    @property
+    def clip_seconds(self) -> float: ...
+
+    @property
+    def max_clips(self) -> int: ...
+
+    @property
+    def eval_clips(self) -> int: ...
+
+
+def start_run(
+    cls: type[R], description: str, argv: Sequence[str] | None = None
+) -> tuple[argparse.Namespace, Path, R]:
+    """Shared command line of the component trainers: parse, set up logging, resolve config and threads.
+
+    Flags: ``--config``, ``--data``, ``--out``, ``--resume``, ``--set``, ``--max-minutes``, ``--stop-at``,
+    ``--no-export``.
+
+    Returns:
+        (the parsed arguments, the run folder, the resolved config; see :func:`resolve_run_config`).
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--config", help="TOML file (sections run, model, data, optim, loss)")
+    parser.add_argument("--data", required=True, help="dataset root (train.json/test.json or records/)")
+    parser.add_argument("--out", required=True, help="run folder")
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    parser.add_argument("--max-minutes", type=float, default=0.0, help="stop (checkpointed) after this long")
+    parser.add_argument("--stop-at", type=int, default=0, help="stop (checkpointed) at this step")
+    parser.add_argument("--no-export", action="store_true", help="do not write RUN/final at the end")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    out = Path(args.out)
+    config = resolve_run_config(cls, out, args.config, args.overrides, args.resume)
+    if config.run.threads:
+        torch.set_num_threads(config.run.threads)
+    return args, out, config
+
+
+def load_clip_banks(
+    run_dir: str | os.PathLike[str],
+    data_dir: str | os.PathLike[str],
+    data: ClipsSection,
+    keep_waveforms: bool = True,
+) -> tuple[ClipBank, ClipBank | None]:
+    """The train bank and the held-out bank (None when ``data.eval_clips`` is 0) of a run.
+
+    The clip lists are snapshotted into the run folder (see :func:`snapshot_clips`).
+    """
+    train_paths = snapshot_clips(run_dir, data_dir, "train", data.max_clips)
+    bank = ClipBank.load(data_dir, train_paths, data.clip_seconds, keep_waveforms=keep_waveforms)
+    eval_bank = None
+    if data.eval_clips:
+        test_paths = snapshot_clips(run_dir, data_dir, "test", data.eval_clips)
+        eval_bank = ClipBank.load(data_dir, test_paths, data.clip_seconds, keep_waveforms=keep_waveforms)
+    return bank, eval_bank
 
 
 @dataclass(frozen=True)
