@@ -19,7 +19,6 @@ Face cache to the FluxMusic checkpoint, the AudioLDM2 VAE and vocoder, SD3's T5-
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -33,6 +32,7 @@ from fluxmusic.audio import AudioVAE, GriffinLimVocoder, HifiGanVocoder, Vocoder
 from fluxmusic.checkpoints import CheckpointError, load_musicflux
 from fluxmusic.model import MusicFlux
 from fluxmusic.text.base import TextConditioner
+from fluxmusic.text.minilm import sha256_file
 
 MODEL_INDEX = "fluxmusic.json"
 FLUXMUSIC_REPO = "feizhengcong/FluxMusic"
@@ -192,15 +192,6 @@ def read_model_index(root: Path) -> dict[str, Any]:
     return index
 
 
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def weight_files(root: Path) -> list[str]:
     """Every ``*.safetensors`` file under ``root``, as sorted POSIX paths relative to it."""
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.safetensors"))
@@ -232,7 +223,7 @@ def verify_weights(root: Path, index: dict[str, Any], require: bool = False) -> 
             raise CheckpointError(
                 f"{path} is missing (listed in {MODEL_INDEX}); reinstall or rebuild the folder"
             )
-        actual = file_sha256(path)
+        actual = sha256_file(path)
         if actual != expected:
             raise CheckpointError(
                 f"{path} has sha256 {actual[:16]}..., expected {str(expected)[:16]}...: the weights are "
@@ -337,10 +328,14 @@ def bundle_model_dir(
         path = vocoder if isinstance(vocoder, str) else vocoder.get("path", "vocoder")
         shutil.copytree(src / path, dst / "vocoder")
         vocoder = {"type": "hifigan", "path": "vocoder"}
+    for key in ("t5", "clap", "model_dir"):  # text-encoder folders stored inside the model folder
+        relative = index["text_encoder"].get(key)
+        if relative and (src / relative).exists():
+            shutil.copytree(src / relative, dst / relative)
     out = {**index, "transformer": "transformer", "vae": "vae", "vocoder": vocoder}
     out["defaults"] = {**index.get("defaults", {}), **(defaults or {})}
     if name is not None:
         out["name"] = name
-    out["sha256"] = {f: file_sha256(dst / f) for f in weight_files(dst)}
+    out["sha256"] = {f: sha256_file(dst / f) for f in weight_files(dst)}
     atomic_write(dst / MODEL_INDEX, lambda tmp: Path(tmp).write_text(json.dumps(out, indent=2) + "\n"))
     return dst
