@@ -34,16 +34,8 @@ def _cmd_bundle(args: argparse.Namespace) -> int:
 
     from fluxmusic.components import bundle_model_dir
 
-    defaults = {
-        k: v
-        for k, v in {
-            "steps": args.steps,
-            "guidance": args.guidance,
-            "sampler": args.sampler,
-            "negative_prompt": args.negative_prompt,
-        }.items()
-        if v is not None
-    }
+    names = ("steps", "guidance", "sampler", "negative_prompt")
+    defaults = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if args.steps is not None and args.steps < 1:
         raise UserError(f"--steps must be >= 1, got {args.steps}")
     out = bundle_model_dir(
