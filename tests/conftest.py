@@ -46,8 +46,10 @@ def manifest() -> dict:
 TINY_TEXT_ENTRY = {"type": "tiny", "txt_dim": 40, "pooled_dim": 24, "seed": 0}
 
 
-def build_tiny_pipeline(seed: int = 0, vocoder: str = "hifigan"):  # noqa: ANN201
+def build_tiny_pipeline(seed: int = 0, vocoder: str = "hifigan", patch_size: int = 2):  # noqa: ANN201
     """A whole pipeline from tiny random components (tiny MusicFlux, VAE, HiFi-GAN, T5 + CLAP)."""
+    import dataclasses
+
     from fluxmusic import FluxMusicPipeline
     from fluxmusic.audio import AudioVAE, GriffinLimVocoder, HifiGanVocoder
     from fluxmusic.components import PipelineSpec
@@ -55,7 +57,8 @@ def build_tiny_pipeline(seed: int = 0, vocoder: str = "hifigan"):  # noqa: ANN20
     from fluxmusic.text.factory import build_conditioner
 
     torch.manual_seed(seed)
-    transformer = MusicFlux(PRESETS["tiny"])
+    config = dataclasses.replace(PRESETS["tiny"], patch_size=patch_size, in_channels=8 * patch_size**2)
+    transformer = MusicFlux(config)
     vae = AudioVAE.from_config(block_out_channels=[8, 16, 16], norm_num_groups=4, layers_per_block=1)
     voc = (
         HifiGanVocoder.from_config(

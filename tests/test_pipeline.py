@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import build_tiny_pipeline
 
 from fluxmusic import FluxMusicPipeline
 from fluxmusic.components import ComponentsUnavailableError
@@ -103,6 +104,19 @@ def test_save_and_load_model_folder(tiny_pipeline: FluxMusicPipeline, tmp_path: 
     torch.testing.assert_close(_gen(loaded).waveforms, _gen(tiny_pipeline).waveforms, atol=1e-5, rtol=0)
 
 
+def test_patch_four_pipeline_generates_and_round_trips(tmp_path: Path) -> None:
+    pipe = build_tiny_pipeline(seed=1, patch_size=4)
+    assert pipe.latent_frames(1.0) % 16 == 0  # patch 4 x VAE downsample 4
+    out = _gen(pipe, duration=1.0, steps=2)
+    assert out.waveforms.shape == (1, 16000) and torch.isfinite(out.waveforms).all()
+    assert out.mels.shape == (1, pipe.latent_frames(1.0), 64)
+    folder = pipe.save_pretrained(tmp_path / "model")
+    loaded = FluxMusicPipeline.from_pretrained(folder, device="cpu", dtype="float32")
+    assert loaded.transformer.config.patch_size == 4
+    again, first = _gen(loaded, steps=2).waveforms, _gen(pipe, steps=2).waveforms
+    torch.testing.assert_close(again, first, atol=1e-5, rtol=0)
+
+
 def test_released_name_offline_names_every_missing_file(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -121,3 +135,16 @@ def test_unknown_model_and_folder_errors(tmp_path: Path) -> None:
         FluxMusicPipeline.from_pretrained("enormous", device="cpu")
     with pytest.raises(ComponentsUnavailableError, match="fluxmusic.json"):
         FluxMusicPipeline.from_pretrained(tmp_path, device="cpu")
+
+
+def test_auto_dtype_uses_bf16_only_where_the_cpu_has_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fluxmusic import pipeline
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.setattr(pipeline, "cpu_has_fast_bf16", lambda: False)
+    assert pipeline.resolve_dtype("auto", cpu) == torch.float32
+    assert pipeline.resolve_dtype("auto", cuda) == torch.bfloat16
+    assert pipeline.resolve_dtype("bfloat16", cpu) == torch.bfloat16  # an explicit choice is kept
+    monkeypatch.setattr(pipeline, "cpu_has_fast_bf16", lambda: True)
+    assert pipeline.resolve_dtype("auto", cpu) == torch.bfloat16
+    assert pipeline.resolve_dtype(None, torch.device("mps")) == torch.float32

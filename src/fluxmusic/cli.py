@@ -224,7 +224,7 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         "--dtype",
         default="auto",
         choices=("auto", "float32", "bfloat16", "float16"),
-        help="transformer compute precision (auto: bf16 on CPU/CUDA)",
+        help="transformer compute precision (auto: bf16 on CUDA and on CPUs with native bf16, else fp32)",
     )
     p.add_argument(
         "--text-mode",

@@ -73,12 +73,25 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX), as oneDNN reports it.
+
+    Without it (e.g. AVX2-only CPUs) bf16 autocast is emulated and runs many times slower than fp32.
+    """
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN: play safe
+        return False
+
+
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    """Transformer compute dtype: bf16 autocast on CPU and CUDA by default, fp32 on MPS."""
+    """Transformer compute dtype. ``auto``: bf16 autocast on CUDA and on CPUs with native bf16, else fp32."""
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype in (None, "auto"):
-        return torch.float32 if device.type == "mps" else torch.bfloat16
+        if device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16()):
+            return torch.bfloat16
+        return torch.float32
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; use auto, {', '.join(DTYPES)}")
     return DTYPES[dtype]
@@ -128,9 +141,10 @@ class FluxMusicPipeline:
                 f"text encoder gives widths ({text_encoder.txt_dim}, {text_encoder.pooled_dim}) but the "
                 f"transformer expects ({cfg.context_in_dim}, {cfg.vec_in_dim})"
             )
-        if cfg.in_channels != 4 * vae.latent_channels:
+        if cfg.in_channels != cfg.patch_size**2 * vae.latent_channels:
             raise ValueError(
-                f"transformer takes {cfg.in_channels} features, VAE gives 4 x {vae.latent_channels}"
+                f"transformer takes {cfg.in_channels} features per token, VAE gives "
+                f"{cfg.patch_size}^2 x {vae.latent_channels}"
             )
 
     @classmethod
@@ -150,8 +164,8 @@ class FluxMusicPipeline:
                 released size (``small``, ``base``, ``large``, ``giant``, ``giant-full``), resolved through
                 the Hugging Face cache; or a model folder (see ``fluxmusic.components``).
             device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
-            dtype: Transformer compute dtype: ``auto`` (bf16 on CPU/CUDA), ``float32``, ``bfloat16``,
-                ``float16``.
+            dtype: Transformer compute dtype: ``auto`` (bf16 on CUDA and on CPUs with native bf16, else
+                fp32), ``float32``, ``bfloat16``, ``float16``.
             text_mode: ``training`` (matches how FluxMusic was trained) or ``reference-sampling`` (how
                 its sampling script encodes prompts); T5 + CLAP only.
             release_text_encoder: Free text-encoder weights after encoding (default: on for released sizes).
@@ -227,7 +241,7 @@ class FluxMusicPipeline:
 
     def latent_frames(self, duration: float) -> int:
         """Log-mel frames generated for ``duration`` seconds: rounded up to what packing needs."""
-        multiple = 2 * self.vae.downsample
+        multiple = self.transformer.config.patch_size * self.vae.downsample
         frames = math.ceil(duration * self.sample_rate / 160)
         return multiple * math.ceil(frames / multiple)
 
@@ -349,9 +363,10 @@ class FluxMusicPipeline:
         seeds = None if generator is not None else [seed + i for i in range(batch)]
         noise = self.initial_noise(batch, frames, seeds, generator)  # 3. noise
         t_lat, f_lat = noise.shape[-2:]
+        patch = self.transformer.config.patch_size
 
         velocity = self.transformer.bind(  # 4. flow with batched guidance
-            image_ids(2 * batch, t_lat, f_lat, self.device),
+            image_ids(2 * batch, t_lat, f_lat, self.device, patch=patch),
             emb.txt,
             text_ids(2 * batch, emb.txt.shape[1], self.device),
             emb.y,
@@ -360,12 +375,12 @@ class FluxMusicPipeline:
         with torch.inference_mode(), autocast:
             tokens = sample(
                 classifier_free_guidance(velocity, guidance),
-                pack(noise),
+                pack(noise, patch),
                 steps=steps,
                 method=sampler,
                 shift=shift,
                 progress=progress,
             )
-        latent = unpack(tokens.float(), t_lat, f_lat)
+        latent = unpack(tokens.float(), t_lat, f_lat, patch)
         waveforms, mels = self.decode(latent, round(duration * self.sample_rate))  # 5. audio
         return AudioOutput(waveforms, self.sample_rate, prompts, seeds, mels)

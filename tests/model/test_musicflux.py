@@ -81,6 +81,10 @@ def test_validation_errors_name_the_field() -> None:
         MusicFluxConfig(hidden_size=65, num_heads=4)
     with pytest.raises(ValueError, match="unknown MusicFlux config keys"):
         MusicFluxConfig.from_dict({"hidden": 3})
+    with pytest.raises(ValueError, match="patch_size"):
+        MusicFluxConfig(in_channels=40, patch_size=4)  # not a whole number of channels per 4 x 4 patch
+    with pytest.raises(ValueError, match="patch_size must be positive"):
+        MusicFluxConfig(patch_size=0)
 
 
 @pytest.mark.parametrize("t_lat,f_lat", [(4, 16), (10, 16), (256, 16), (6, 2)])

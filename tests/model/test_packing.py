@@ -41,5 +41,23 @@ def test_ids_are_row_major_time_then_mel() -> None:
 
 
 def test_odd_sizes_rejected_with_fix() -> None:
-    with pytest.raises(ValueError, match="even"):
+    with pytest.raises(ValueError, match="multiples of the patch size 2"):
         pack(torch.randn(1, 8, 5, 16))
+    with pytest.raises(ValueError, match="multiples of the patch size 4"):
+        image_ids(1, 126, 16, patch=4)
+    with pytest.raises(ValueError, match="positive"):
+        pack(torch.randn(1, 8, 4, 4), patch=0)
+
+
+def test_patch_four_packs_blocks_of_four_by_four() -> None:
+    latent = torch.randn(2, 8, 128, 16)
+    tokens = pack(latent, 4)
+    assert tokens.shape == (2, 32 * 4, 8 * 16)
+    # token (row 1, column 2) holds latent[:, c, 4:8, 8:12], features ordered c * 16 + pt * 4 + pf
+    block = latent[:, :, 4:8, 8:12].reshape(2, 128)
+    assert torch.equal(tokens[:, 1 * 4 + 2], block)
+    assert torch.equal(unpack(tokens, 128, 16, 4), latent)
+    ids = image_ids(2, 128, 16, patch=4)
+    assert ids.shape == (2, 128, 3)
+    assert ids[0, 1 * 4 + 2].tolist() == [0.0, 1.0, 2.0]
+    assert ids[0, -1].tolist() == [0.0, 31.0, 3.0]

@@ -190,3 +190,25 @@ def test_activation_checkpointing_trains_the_same(tone_shards: Path, tmp_path: P
         result = train(load_config(write_toml(config, tmp_path / f"{flag}.toml")))
         weights.append(load_file(str(result.checkpoint / "model.safetensors")))
     assert all(torch.allclose(weights[0][k], weights[1][k], atol=1e-6) for k in weights[0])
+
+
+def test_patch_four_model_trains_and_exports(tone_shards: Path, tmp_path: Path) -> None:
+    from fluxmusic import FluxMusicPipeline
+
+    config = shard_config(tmp_path / "run", tone_shards, run={"max_steps": 4, "export": True})
+    config["model"]["overrides"] = {"patch_size": 4, "in_channels": 8 * 16}
+    result = train(load_config(write_toml(config, tmp_path / "c.toml")))
+    with (result.run_dir / "logs" / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert rows and all(np.isfinite(float(r["loss"])) for r in rows)
+    pipe = FluxMusicPipeline.from_pretrained(result.export, device="cpu", dtype="float32")
+    assert pipe.transformer.config.patch_size == 4
+    audio = pipe("a tone number 1", steps=2, seed=0, progress=False)
+    assert audio.waveforms.shape == (1, round(0.64 * 16000)) and torch.isfinite(audio.waveforms).all()
+
+
+def test_patch_size_mismatch_with_latents_is_named(tone_shards: Path, tmp_path: Path) -> None:
+    config = shard_config(tmp_path / "run", tone_shards, run={"max_steps": 1})
+    config["model"]["overrides"] = {"patch_size": 4, "in_channels": 32}  # 2 channels x 16, latents have 8
+    with pytest.raises(ValueError, match="features per token"):
+        train(load_config(write_toml(config, tmp_path / "c.toml")))

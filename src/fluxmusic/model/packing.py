@@ -1,7 +1,9 @@
-"""Packing VAE latents into transformer tokens (2 x 2 patches) and back, with position ids.
+"""Packing VAE latents into transformer tokens (p x p patches) and back, with position ids.
 
-Tokens are row-major over (time row, mel column); a token's features are ordered ``c * 4 + ph * 2 + pw``.
-Any even latent length and width work, so clips of any duration pack.
+Tokens are row-major over (time row, mel column); a token's features are ordered
+``c * p * p + pt * p + pf``. FluxMusic packs 2 x 2 patches (``patch=2``, the default everywhere);
+larger patches trade detail for a shorter sequence (the bundled model uses 4). Any latent length and
+width divisible by the patch work, so clips of any such duration pack.
 """
 
 from __future__ import annotations
@@ -11,42 +13,53 @@ from einops import rearrange
 from torch import Tensor
 
 
-def _check_even(t_lat: int, f_lat: int) -> None:
-    if t_lat % 2 or f_lat % 2:
+def _check_divisible(t_lat: int, f_lat: int, patch: int) -> None:
+    if patch < 1:
+        raise ValueError(f"patch size must be a positive integer, got {patch}")
+    if t_lat % patch or f_lat % patch:
         raise ValueError(
-            f"latent time and frequency sizes must be even to pack 2x2 patches, got ({t_lat}, {f_lat}); "
-            "choose a duration whose latent length is even"
+            f"latent time and frequency sizes must be multiples of the patch size {patch}, got "
+            f"({t_lat}, {f_lat}); choose a duration whose latent length is a multiple of {patch}"
         )
 
 
-def pack(latent: Tensor) -> Tensor:
+def pack(latent: Tensor, patch: int = 2) -> Tensor:
     """Latents to tokens.
 
     Shapes:
-        latent: (B, C, T, F) with T, F even -> tokens (B, T/2 * F/2, 4C).
+        latent: (B, C, T, F) with T, F multiples of p -> tokens (B, T/p * F/p, C p^2).
     """
-    _check_even(latent.shape[-2], latent.shape[-1])
-    return rearrange(latent, "B C (T pt) (F pf) -> B (T F) (C pt pf)", pt=2, pf=2)
+    _check_divisible(latent.shape[-2], latent.shape[-1], patch)
+    return rearrange(latent, "B C (T pt) (F pf) -> B (T F) (C pt pf)", pt=patch, pf=patch)
 
 
-def unpack(tokens: Tensor, t_lat: int, f_lat: int) -> Tensor:
+def unpack(tokens: Tensor, t_lat: int, f_lat: int, patch: int = 2) -> Tensor:
     """Tokens back to latents; the inverse of ``pack``.
 
     Shapes:
-        tokens: (B, T/2 * F/2, 4C) -> latent (B, C, T, F).
+        tokens: (B, T/p * F/p, C p^2) -> latent (B, C, T, F).
     """
-    _check_even(t_lat, f_lat)
-    return rearrange(tokens, "B (T F) (C pt pf) -> B C (T pt) (F pf)", T=t_lat // 2, F=f_lat // 2, pt=2, pf=2)
+    _check_divisible(t_lat, f_lat, patch)
+    return rearrange(
+        tokens,
+        "B (T F) (C pt pf) -> B C (T pt) (F pf)",
+        T=t_lat // patch,
+        F=f_lat // patch,
+        pt=patch,
+        pf=patch,
+    )
 
 
-def image_ids(batch: int, t_lat: int, f_lat: int, device: torch.device | str | None = None) -> Tensor:
-    """Position ids of packed latent tokens: (0, time row, mel column).
+def image_ids(
+    batch: int, t_lat: int, f_lat: int, device: torch.device | str | None = None, patch: int = 2
+) -> Tensor:
+    """Position ids of packed latent tokens: (0, time row, mel column), in patch units.
 
     Shapes:
-        -> (B, T/2 * F/2, 3), fp32.
+        -> (B, T/p * F/p, 3), fp32.
     """
-    _check_even(t_lat, f_lat)
-    rows, cols = t_lat // 2, f_lat // 2
+    _check_divisible(t_lat, f_lat, patch)
+    rows, cols = t_lat // patch, f_lat // patch
     ids = torch.zeros(rows, cols, 3, device=device)
     ids[..., 1] = torch.arange(rows, device=device)[:, None]
     ids[..., 2] = torch.arange(cols, device=device)[None, :]

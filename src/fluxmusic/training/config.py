@@ -129,11 +129,9 @@ class TrainConfig:
     lora: LoRAConfig = field(default_factory=LoRAConfig)
 
     def __post_init__(self) -> None:
-        mf = self.model.musicflux()
+        self.model.musicflux()  # validates the transformer config (in_channels vs patch_size, ...)
         if self.lora.enabled and self.run.strategy == "fsdp":
             raise ValueError("LoRA with FSDP is not supported; use run.strategy = 'ddp' (adapters are small)")
-        if mf.in_channels % 4:
-            raise ValueError(f"model in_channels must be 4 x VAE latent channels, got {mf.in_channels}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:

@@ -126,17 +126,18 @@ def flow_loss(
     """
     device = latents.device
     batch, _, t_lat, f_lat = latents.shape
-    x0 = pack(latents)
+    patch = unwrap(model).config.patch_size
+    x0 = pack(latents, patch)
     t = sample_timesteps(
         batch, gen, mean=config.flow.logit_mean, std=config.flow.logit_std, shift=config.flow.shift
     )
     noise = torch.randn(x0.shape, generator=gen).to(device)
     t = t.to(device)
-    img_ids = image_ids(batch, t_lat, f_lat, device)
+    img_ids = image_ids(batch, t_lat, f_lat, device, patch=patch)
     txt_ids = text_ids(batch, text.txt.shape[1], device)
     key = (t_lat, f_lat, text.txt.shape[1])
     if key not in rope_cache:
-        rope_cache[key] = unwrap(model).rope(text_ids(1, key[2], device), image_ids(1, t_lat, f_lat, device))
+        rope_cache[key] = unwrap(model).rope(text_ids(1, key[2], device), img_ids[:1])
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.run.precision == "bf16")
     with autocast:
         pred = model(interpolate(x0, noise, t), img_ids, text.txt, txt_ids, t, text.y, rope=rope_cache[key])
@@ -235,7 +236,8 @@ def _train(config: TrainConfig, ctx: DistContext, resume: Path | None) -> TrainR
     else:
         txt, mask, y = data.dataset.empty_text()  # type: ignore[attr-defined]
         empty = TextEmbedding(txt[None], mask[None], y[None]).to(device)
-    tokens_per_sample = (data.latent_shape[1] // 2) * (data.latent_shape[2] // 2) + empty.txt.shape[1]
+    patch = config.model.musicflux().patch_size
+    tokens_per_sample = (data.latent_shape[1] // patch) * (data.latent_shape[2] // patch) + empty.txt.shape[1]
     metrics = MetricsLogger(run_dir, state.step, run.tensorboard, run.max_steps) if ctx.is_main else None
     skip_log = run_dir / "logs" / f"skipped-r{ctx.rank}.jsonl"
 
@@ -372,10 +374,10 @@ def _check_widths(config: TrainConfig, model: nn.Module, text: Any, data: Any) -
             )
         if text is not None and text.cache_key != stored["cache_key"]:
             logger.warning("[text] differs from the encoder the shards were made with; samples may be off")
-    if cfg.in_channels != 4 * data.latent_shape[0]:
+    if cfg.in_channels != cfg.patch_size**2 * data.latent_shape[0]:
         raise ValueError(
-            f"the transformer takes {cfg.in_channels} features; latents have {data.latent_shape[0]} "
-            "channels (x4)"
+            f"the transformer takes {cfg.in_channels} features per token; latents have "
+            f"{data.latent_shape[0]} channels (x {cfg.patch_size}^2 per patch)"
         )
 
 
