@@ -85,3 +85,9 @@ def build_tiny_pipeline(seed: int = 0, vocoder: str = "hifigan", patch_size: int
 @pytest.fixture(scope="session")
 def tiny_pipeline():  # noqa: ANN201
     return build_tiny_pipeline()
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline_patch4():  # noqa: ANN201
+    """The tiny pipeline with a transformer packing 4 x 4 latent patches (as the bundled model)."""
+    return build_tiny_pipeline(seed=1, patch_size=4)

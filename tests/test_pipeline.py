@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import build_tiny_pipeline
 
 from fluxmusic import FluxMusicPipeline
 from fluxmusic.components import ComponentsUnavailableError
@@ -104,8 +103,10 @@ def test_save_and_load_model_folder(tiny_pipeline: FluxMusicPipeline, tmp_path: 
     torch.testing.assert_close(_gen(loaded).waveforms, _gen(tiny_pipeline).waveforms, atol=1e-5, rtol=0)
 
 
-def test_patch_four_pipeline_generates_and_round_trips(tmp_path: Path) -> None:
-    pipe = build_tiny_pipeline(seed=1, patch_size=4)
+def test_patch_four_pipeline_generates_and_round_trips(
+    tiny_pipeline_patch4: FluxMusicPipeline, tmp_path: Path
+) -> None:
+    pipe = tiny_pipeline_patch4
     assert pipe.latent_frames(1.0) % 16 == 0  # patch 4 x VAE downsample 4
     out = _gen(pipe, duration=1.0, steps=2)
     assert out.waveforms.shape == (1, 16000) and torch.isfinite(out.waveforms).all()

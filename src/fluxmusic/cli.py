@@ -336,7 +336,7 @@ def _cmd_preprocess(args: argparse.Namespace) -> int:
         args.crop,
         args.batch_size,
         args.shard_size,
-        bar.update if bar else None,
+        bar.update if bar is not None else None,
     )
     if bar is not None:
         bar.close()

@@ -212,3 +212,21 @@ def test_patch_size_mismatch_with_latents_is_named(tone_shards: Path, tmp_path: 
     config["model"]["overrides"] = {"patch_size": 4, "in_channels": 32}  # 2 channels x 16, latents have 8
     with pytest.raises(ValueError, match="features per token"):
         train(load_config(write_toml(config, tmp_path / "c.toml")))
+
+
+def test_cli_preprocess_with_its_progress_bar(tones: Path, tmp_path: Path) -> None:
+    config = write_toml(tiny_config(tmp_path / "run", tones), tmp_path / "c.toml")
+    assert main(["preprocess", str(tones), str(tmp_path / "latents"), "--config", str(config)]) == 0
+    assert json.loads((tmp_path / "latents" / "index.json").read_text())["num_rows"] == 8
+
+
+def test_bf16_on_a_cpu_without_native_bf16_warns(
+    tone_shards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from fluxmusic import pipeline
+
+    monkeypatch.setattr(pipeline, "cpu_has_fast_bf16", lambda: False)
+    config = shard_config(tmp_path / "run", tone_shards, run={"max_steps": 1, "precision": "bf16"})
+    with caplog.at_level("WARNING", logger="fluxmusic.training.loop"):
+        train(load_config(write_toml(config, tmp_path / "c.toml")))
+    assert any("set run.precision = 'fp32'" in r.getMessage() for r in caplog.records)

@@ -221,6 +221,14 @@ def _train(config: TrainConfig, ctx: DistContext, resume: Path | None) -> TrainR
         ctx.world_size,
         run_dir,
     )
+    if run.precision == "bf16" and device.type == "cpu":
+        from fluxmusic.pipeline import cpu_has_fast_bf16
+
+        if not cpu_has_fast_bf16():
+            logger.warning(
+                "run.precision = 'bf16' on a CPU without native bf16 (AVX-512 BF16 / AMX) is emulated and "
+                "many times slower than fp32; set run.precision = 'fp32'"
+            )
 
     # 3. data: sampler, stream, text embeddings (pre-encoded once into the cache)
     sampler = EpochSampler(
