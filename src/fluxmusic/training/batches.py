@@ -80,7 +80,7 @@ def build_data(config: TrainConfig, ctx: DistContext, run_dir: Path, vae: Any | 
     if vae is None:
         raise ValueError("training from a manifest needs the VAE")
     frames = frames_for(data.duration)
-    step = 2 * vae.downsample
+    step = config.model.musicflux().patch_size * vae.downsample  # whole patches of latent
     if frames % step:
         raise ValueError(
             f"data.duration {data.duration} s gives {frames} mel frames; it must be a multiple of {step} "
