@@ -142,6 +142,7 @@ def generate(
             duration=args.duration,
             seed=args.seed + i,
             guidance=args.guidance,
+            guidance_interval=args.guidance_interval,
             progress=False,
             **kw,
         )
@@ -236,6 +237,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"], choices=sorted(DTYPES))
     p.add_argument("--guidance", type=float, default=None, help="default: the model's")
     p.add_argument(
+        "--guidance-interval",
+        type=float,
+        nargs=2,
+        metavar=("LO", "HI"),
+        default=None,
+        help="guide only at LO <= t <= HI (default: the model's)",
+    )
+    p.add_argument(
         "--duration", type=float, default=None, help="seconds (default: the dataset's clip length)"
     )
     p.add_argument("--ceiling", choices=("chars", "pairs", "none"), default="chars")
@@ -323,6 +332,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     defaults = pipe.spec.defaults
     args.guidance = defaults.get("guidance", 7.0) if args.guidance is None else args.guidance
+    if args.guidance_interval is None:
+        args.guidance_interval = defaults.get("guidance_interval")
     ceiling_config = (args.samplers[0], max(args.steps), args.dtypes[0])
     if args.ceiling != "none":
         pipe.dtype = DTYPES[ceiling_config[2]]
@@ -349,7 +360,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"{noise['mean']:.2f} +- {noise['sd']:.2f} (real vs real at this size)"
         )
 
-    print(f"\ngenerations (guidance {args.guidance}, {args.duration:.2f} s, seed {args.seed})")
+    interval = "" if args.guidance_interval is None else f" in t {tuple(args.guidance_interval)}"
+    print(f"\ngenerations (guidance {args.guidance}{interval}, {args.duration:.2f} s, seed {args.seed})")
     print_header()
     grid, shown = [], {}
     for dtype in args.dtypes:

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors import safe_open
 
 from fluxmusic.checkpoints import CheckpointError
@@ -42,6 +43,19 @@ def test_bundled_folder_loads_and_generates(bundled: Path) -> None:
     pipe = FluxMusicPipeline.from_pretrained(bundled, device="cpu", dtype="float32")
     out = pipe("a calm piano piece", duration=0.64, seed=1)
     assert out.waveforms.shape == (1, round(0.64 * 16000)) and out.waveforms.abs().max() > 0
+
+
+def test_bundled_guidance_interval_is_the_default(source_dir: Path, tmp_path: Path) -> None:
+    folder = bundle_model_dir(
+        source_dir, tmp_path / "b", defaults={"steps": 3, "guidance_interval": (0.5, 1.0)}
+    )
+    pipe = FluxMusicPipeline.from_pretrained(folder, device="cpu", dtype="float32")
+    assert pipe.spec.defaults["guidance_interval"] == [0.5, 1.0]
+    kwargs = {"duration": 0.64, "seed": 1, "guidance": 4.0, "progress": False}
+    default = pipe("a calm piano piece", **kwargs).waveforms
+    explicit = pipe("a calm piano piece", guidance_interval=(0.5, 1.0), **kwargs).waveforms
+    everywhere = pipe("a calm piano piece", guidance_interval=(0.0, 1.0), **kwargs).waveforms
+    assert torch.equal(default, explicit) and not torch.equal(default, everywhere)
 
 
 def test_modified_weights_are_refused(
@@ -80,11 +94,15 @@ def test_hashes_required_only_when_asked(source_dir: Path) -> None:
 
 def test_cli_bundle(source_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "frozen"
-    assert main(["bundle", str(source_dir), str(out), "--sampler", "heun", "--name", "mine"]) == 0
+    cmd = ["bundle", str(source_dir), str(out), "--sampler", "heun", "--name", "mine"]
+    assert main([*cmd, "--guidance-interval", "0.4", "1"]) == 0
     index = json.loads((out / MODEL_INDEX).read_text())
     assert index["name"] == "mine" and index["defaults"]["sampler"] == "heun"
+    assert index["defaults"]["guidance_interval"] == [0.4, 1.0]
     assert main(["bundle", str(source_dir), str(out)]) == 2  # refuses to overwrite
     assert "not empty" in capsys.readouterr().err
     shutil.rmtree(out)
+    assert main([*cmd, "--guidance-interval", "0.9", "0.1"]) == 2
+    assert "guidance interval must satisfy" in capsys.readouterr().err
     assert main(["bundle", str(tmp_path / "nothing"), str(out)]) == 2
     assert "not a fluxmusic model folder" in capsys.readouterr().err

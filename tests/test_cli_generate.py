@@ -33,6 +33,16 @@ def test_generate_file_with_sidecar_and_spectrogram(model_dir: Path, tmp_path: P
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_guidance_interval_is_recorded_and_reproduces(model_dir: Path, tmp_path: Path) -> None:
+    args = ("a jig", "--seed", "2", "--guidance", "4", "--guidance-interval", "0.7", "1")
+    assert _run(model_dir, *args, "-o", str(tmp_path / "a.wav")) == 0
+    assert json.loads((tmp_path / "a.json").read_text())["guidance_interval"] == [0.7, 1.0]
+    assert _run(model_dir, *args, "-o", str(tmp_path / "b.wav")) == 0
+    assert _run(model_dir, *args[:-3], "-o", str(tmp_path / "c.wav")) == 0
+    a, b, c = (sf.read(tmp_path / f"{n}.wav")[0] for n in "abc")
+    assert (a == b).all() and not (a == c).all()
+
+
 def test_sidecar_reproduces_the_clip(model_dir: Path, tmp_path: Path) -> None:
     assert _run(model_dir, "a jig", "-o", str(tmp_path / "a.wav"), "--seed", "9") == 0
     side = json.loads((tmp_path / "a.json").read_text())
@@ -78,6 +88,7 @@ def test_prompt_file_into_folder_flac(model_dir: Path, tmp_path: Path) -> None:
         (["x", "--duration", "99"], "duration"),
         (["x", "--steps", "0"], "--steps"),
         (["x", "--guidance", "nan"], "--guidance"),
+        (["x", "--guidance-interval", "0.6", "0.2"], "guidance interval must satisfy"),
         (["x", "--model", "enormous"], "unknown model"),
         (["x", "--prompt-file", "/nonexistent/prompts.txt"], "not found"),
     ],

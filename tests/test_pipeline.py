@@ -64,9 +64,22 @@ def test_guidance_one_equals_conditional_only(tiny_pipeline: FluxMusicPipeline) 
     torch.testing.assert_close(a.waveforms, b.waveforms, atol=1e-5, rtol=0)
 
 
+def test_guidance_interval_changes_the_result_and_full_interval_does_not(
+    tiny_pipeline: FluxMusicPipeline,
+) -> None:
+    plain = _gen(tiny_pipeline, guidance=4.0, steps=4)
+    full = _gen(tiny_pipeline, guidance=4.0, steps=4, guidance_interval=(0.0, 1.0))
+    early = _gen(tiny_pipeline, guidance=4.0, steps=4, guidance_interval=(0.5, 1.0))
+    conditional = _gen(tiny_pipeline, guidance=1.0, steps=4)
+    torch.testing.assert_close(full.waveforms, plain.waveforms, atol=1e-6, rtol=0)
+    assert _differs(early.waveforms, plain.waveforms)
+    assert _differs(early.waveforms, conditional.waveforms)
+
+
 @pytest.mark.parametrize(
     "kwargs,match",
     [
+        ({"guidance_interval": (0.8, 0.2)}, "guidance interval"),
         ({"prompt": ""}, "prompt"),
         ({"prompt": []}, "prompt"),
         ({"duration": 0.0}, "duration"),

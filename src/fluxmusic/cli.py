@@ -34,7 +34,7 @@ def _cmd_bundle(args: argparse.Namespace) -> int:
 
     from fluxmusic.components import bundle_model_dir
 
-    names = ("steps", "guidance", "sampler", "negative_prompt")
+    names = ("steps", "guidance", "guidance_interval", "sampler", "negative_prompt")
     defaults = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if args.steps is not None and args.steps < 1:
         raise UserError(f"--steps must be >= 1, got {args.steps}")
@@ -65,6 +65,14 @@ def _add_bundle(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--steps", type=int, default=None, help="default sampling steps")
     p.add_argument("--guidance", type=float, default=None, help="default guidance scale")
+    p.add_argument(
+        "--guidance-interval",
+        type=float,
+        nargs=2,
+        metavar=("LO", "HI"),
+        default=None,
+        help="default guidance interval: guide only at times LO <= t <= HI (t = 1 is noise)",
+    )
     p.add_argument("--sampler", default=None, choices=("euler", "heun", "midpoint"), help="default sampler")
     p.add_argument("--negative-prompt", default=None, help="default negative prompt")
     p.add_argument("--name", default=None, help="model name recorded in fluxmusic.json")
@@ -149,6 +157,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         duration=args.duration,
         steps=args.steps,
         guidance=args.guidance,
+        guidance_interval=args.guidance_interval,
         sampler=args.sampler,
         shift=args.shift,
         seed=args.seed,
@@ -161,6 +170,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         "sampler": args.sampler or defaults.get("sampler", "euler"),
         "steps": args.steps or defaults.get("steps", 50),
         "guidance": defaults.get("guidance", 7.0) if args.guidance is None else args.guidance,
+        "guidance_interval": defaults.get("guidance_interval")
+        if args.guidance_interval is None
+        else args.guidance_interval,
         "negative_prompt": defaults.get("negative_prompt", "")
         if args.negative_prompt is None
         else args.negative_prompt,
@@ -204,6 +216,15 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     p.add_argument(
         "--guidance", type=float, default=None, help="classifier-free guidance scale (default: the model's)"
+    )
+    p.add_argument(
+        "--guidance-interval",
+        type=float,
+        nargs=2,
+        metavar=("LO", "HI"),
+        default=None,
+        help="guide only at times LO <= t <= HI (t = 1 is noise); the other steps cost half "
+        "(default: the model's, else every step)",
     )
     p.add_argument(
         "--negative-prompt",

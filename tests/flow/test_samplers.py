@@ -91,6 +91,68 @@ def test_guidance_is_one_batched_call() -> None:
     torch.testing.assert_close(v, torch.full((3, 2), 1.0 + 4.0 * (2.0 - 1.0)))
 
 
+def _constant_halves(seen: list[int]):  # noqa: ANN202
+    """A batched field: 2.0 on the conditional half, 1.0 on the unconditional half."""
+
+    def batched(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        seen.append(x.shape[0])
+        half = len(x) // 2
+        return torch.cat((torch.full_like(x[:half], 2.0), torch.full_like(x[half:], 1.0)))
+
+    return batched
+
+
+def test_guidance_interval_guides_only_inside() -> None:
+    seen: list[int] = []
+    cond_calls: list[int] = []
+
+    def conditional(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        cond_calls.append(x.shape[0])
+        return torch.full_like(x, 2.0)
+
+    fn = classifier_free_guidance(
+        _constant_halves(seen), 4.0, interval=(0.3, 0.7), conditional_fn=conditional
+    )
+    x = torch.zeros(3, 2)
+    torch.testing.assert_close(fn(x, torch.full((3,), 0.5)), torch.full((3, 2), 5.0))  # inside: guided
+    torch.testing.assert_close(fn(x, torch.full((3,), 0.9)), torch.full((3, 2), 2.0))  # outside: conditional
+    torch.testing.assert_close(fn(x, torch.full((3,), 0.1)), torch.full((3, 2), 2.0))
+    assert seen == [6] and cond_calls == [3, 3]  # outside costs one half-size call
+    mixed = fn(x, torch.tensor([0.5, 0.9, 0.3]))  # rows at different times: guided only where inside
+    torch.testing.assert_close(mixed[:, 0], torch.tensor([5.0, 2.0, 5.0]))
+
+
+def test_guidance_interval_without_conditional_fn_keeps_the_conditional_half() -> None:
+    seen: list[int] = []
+    fn = classifier_free_guidance(_constant_halves(seen), 4.0, interval=(0.0, 0.5))
+    torch.testing.assert_close(fn(torch.zeros(2, 1), torch.ones(2)), torch.full((2, 1), 2.0))
+    assert seen == [4]
+
+
+@pytest.mark.parametrize("interval", [(0.5, 0.5), (0.7, 0.2), (-0.1, 0.5), (0.0, 1.5), ("a", 1), (0.5,)])
+def test_bad_guidance_interval_is_named(interval: tuple) -> None:
+    with pytest.raises(ValueError, match="guidance interval"):
+        classifier_free_guidance(lambda x, t: x, 3.0, interval=interval)
+
+
+def test_full_interval_equals_plain_guidance(golden_model, golden_tiny: dict) -> None:
+    g = golden_tiny
+    ids, tids = g["prepare.img_ids"], g["prepare.txt_ids"]
+    fn = golden_model.bind(
+        torch.cat((ids, ids)),
+        torch.cat((g["forward.txt"], g["sample.null_txt"])),
+        torch.cat((tids, tids)),
+        torch.cat((g["forward.y"], g["sample.null_y"])),
+    )
+    z = pack(g["sample.z0_latent"])
+    with torch.no_grad():
+        plain = sample(classifier_free_guidance(fn, 3.0), z, steps=4)
+        full = sample(classifier_free_guidance(fn, 3.0, interval=(0.0, 1.0)), z, steps=4)
+        late = sample(classifier_free_guidance(fn, 3.0, interval=(0.0, 0.5)), z, steps=4)
+    torch.testing.assert_close(full, plain, atol=0, rtol=0)
+    assert (late - plain).abs().max() > 1e-4
+
+
 def test_golden_cfg_euler_sampling(golden_model, golden_tiny: dict) -> None:
     g = golden_tiny
     ids, tids = g["prepare.img_ids"], g["prepare.txt_ids"]
