@@ -29,6 +29,12 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_guidance_interval(p: argparse.ArgumentParser, help_text: str) -> None:
+    p.add_argument(
+        "--guidance-interval", type=float, nargs=2, metavar=("LO", "HI"), default=None, help=help_text
+    )
+
+
 def _cmd_bundle(args: argparse.Namespace) -> int:
     import torch
 
@@ -65,14 +71,7 @@ def _add_bundle(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--steps", type=int, default=None, help="default sampling steps")
     p.add_argument("--guidance", type=float, default=None, help="default guidance scale")
-    p.add_argument(
-        "--guidance-interval",
-        type=float,
-        nargs=2,
-        metavar=("LO", "HI"),
-        default=None,
-        help="default guidance interval: guide only at times LO <= t <= HI (t = 1 is noise)",
-    )
+    _add_guidance_interval(p, "default guidance interval: guide only at times LO <= t <= HI (t = 1 is noise)")
     p.add_argument("--sampler", default=None, choices=("euler", "heun", "midpoint"), help="default sampler")
     p.add_argument("--negative-prompt", default=None, help="default negative prompt")
     p.add_argument("--name", default=None, help="model name recorded in fluxmusic.json")
@@ -217,13 +216,9 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--guidance", type=float, default=None, help="classifier-free guidance scale (default: the model's)"
     )
-    p.add_argument(
-        "--guidance-interval",
-        type=float,
-        nargs=2,
-        metavar=("LO", "HI"),
-        default=None,
-        help="guide only at times LO <= t <= HI (t = 1 is noise); the other steps cost half "
+    _add_guidance_interval(
+        p,
+        "guide only at times LO <= t <= HI (t = 1 is noise); the other steps cost half "
         "(default: the model's, else every step)",
     )
     p.add_argument(

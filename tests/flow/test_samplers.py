@@ -135,16 +135,20 @@ def test_bad_guidance_interval_is_named(interval: tuple) -> None:
         classifier_free_guidance(lambda x, t: x, 3.0, interval=interval)
 
 
-def test_full_interval_equals_plain_guidance(golden_model, golden_tiny: dict) -> None:
-    g = golden_tiny
+def _golden_cfg_velocity(model, g: dict):  # noqa: ANN001, ANN202
+    """The golden model bound to [conditional; null] text, the reference's CFG batch."""
     ids, tids = g["prepare.img_ids"], g["prepare.txt_ids"]
-    fn = golden_model.bind(
+    return model.bind(
         torch.cat((ids, ids)),
         torch.cat((g["forward.txt"], g["sample.null_txt"])),
         torch.cat((tids, tids)),
         torch.cat((g["forward.y"], g["sample.null_y"])),
     )
-    z = pack(g["sample.z0_latent"])
+
+
+def test_full_interval_equals_plain_guidance(golden_model, golden_tiny: dict) -> None:
+    fn = _golden_cfg_velocity(golden_model, golden_tiny)
+    z = pack(golden_tiny["sample.z0_latent"])
     with torch.no_grad():
         plain = sample(classifier_free_guidance(fn, 3.0), z, steps=4)
         full = sample(classifier_free_guidance(fn, 3.0, interval=(0.0, 1.0)), z, steps=4)
@@ -155,13 +159,7 @@ def test_full_interval_equals_plain_guidance(golden_model, golden_tiny: dict) ->
 
 def test_golden_cfg_euler_sampling(golden_model, golden_tiny: dict) -> None:
     g = golden_tiny
-    ids, tids = g["prepare.img_ids"], g["prepare.txt_ids"]
-    fn = golden_model.bind(
-        torch.cat((ids, ids)),
-        torch.cat((g["forward.txt"], g["sample.null_txt"])),
-        torch.cat((tids, tids)),
-        torch.cat((g["forward.y"], g["sample.null_y"])),
-    )
+    fn = _golden_cfg_velocity(golden_model, g)
     z = g["sample.z0_latent"]
     with torch.no_grad():
         out = sample(classifier_free_guidance(fn, 3.0), pack(z), steps=4, method="euler")
