@@ -376,7 +376,11 @@ class FluxMusicPipeline:
         ids = image_ids(2 * batch, t_lat, f_lat, self.device, patch=patch)  # 4. flow with batched guidance
         tids = text_ids(2 * batch, emb.txt.shape[1], self.device)
         velocity = self.transformer.bind(ids, emb.txt, tids, emb.y)
-        conditional = self.transformer.bind(ids[:batch], emb.txt[:batch], tids[:batch], emb.y[:batch])
+        conditional = (  # the unguided steps of an interval run the conditional rows alone
+            None
+            if interval is None
+            else self.transformer.bind(ids[:batch], emb.txt[:batch], tids[:batch], emb.y[:batch])
+        )
         autocast = torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32)
         with torch.inference_mode(), autocast:
             tokens = sample(
