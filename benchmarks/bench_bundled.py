@@ -6,7 +6,9 @@ state a BPM), generate one clip each and measure:
 (a) instrument-family accuracy of the generated audio, judged by the family classifier trained on the real
     training renders (``fluxmusic.evaluation.judge``; trained and cached when missing);
 (b) agreement between the requested BPM and the tempo estimated from the audio
-    (``fluxmusic.evaluation.tempo``: log-tempo correlation, octave-invariant correlation, accuracies);
+    (``fluxmusic.evaluation.tempo``: log-tempo correlation, octave-invariant correlation, accuracies),
+    and beside it the correlation of the log requested BPM with the log note-onset rate (``dens``: does
+    the note density follow the request, steady beat or not);
 (c) Fréchet distance, in the classifier's embedding, to held-out real clips (test clips not used as
     prompts); ``fd_joint`` appends the requested family (one-hot, scaled to the embedding's mean norm),
     so it also sees whether the right family was made;
@@ -39,7 +41,13 @@ from fluxmusic.evaluation.demo_records import load_waveforms, read_records, stra
 from fluxmusic.evaluation.family_classifier import FamilyClassifier, accuracy_report
 from fluxmusic.evaluation.frechet import frechet_distance
 from fluxmusic.evaluation.judge import format_report, load_or_train_classifier
-from fluxmusic.evaluation.tempo import DEFAULT_BPM_RANGE, estimate_tempi, tempo_agreement
+from fluxmusic.evaluation.tempo import (
+    DEFAULT_BPM_RANGE,
+    density_correlation,
+    estimate_onset_rates,
+    estimate_tempi,
+    tempo_agreement,
+)
 from fluxmusic.pipeline import DTYPES, FluxMusicPipeline
 
 RESULTS = Path(__file__).parent / "results"
@@ -103,12 +111,17 @@ class Scorer:
         predicted = [self.judge.families[i] for i in probs.argmax(-1).tolist()]
         acc = accuracy_report(self.families, predicted, self.judge.families)
         tempo = tempo_agreement(self.bpm, estimate_tempi(audio, bpm_range=self.bpm_range))
+        rates = estimate_onset_rates(audio)
         joint = np.hstack([emb.numpy(), self.scale * family_onehot(self.families, self.judge.families)])
         return {
             "family_accuracy": acc["accuracy"],
             "families": len(acc["per_family"]),
             "per_family": acc["per_family"],
             "tempo": tempo.to_dict(),
+            "onsets": {
+                "log_corr": density_correlation(self.bpm, rates),
+                "per_second": float(np.nanmean(rates)) if np.isfinite(rates).any() else math.nan,
+            },
             "fd": frechet_distance(emb, self.ref_emb),
             "fd_joint": frechet_distance(joint, self.ref_joint),
         }
@@ -201,6 +214,7 @@ COLUMNS: tuple[tuple[str, str, str, int], ...] = (  # (header, key, format, widt
     ("octcor", "tempo.octave_corr", ".3f", 8),
     ("acc1", "tempo.acc1", ".3f", 7),
     ("acc2", "tempo.acc2", ".3f", 7),
+    ("dens", "onsets.log_corr", ".3f", 7),
     ("FD", "fd", ".2f", 9),
     ("FDjoint", "fd_joint", ".2f", 9),
     ("s/clip", "seconds_per_clip", ".2f", 9),
@@ -346,7 +360,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         rows["ceiling"] = {**score(audio), "seconds_per_clip": seconds / len(prompts), "mode": args.ceiling}
     print(
-        "\nreference rows (fam: family accuracy; tempo: log/octave corr, acc1/acc2; "
+        "\nreference rows (fam: family accuracy; tempo: log/octave corr, acc1/acc2; dens: onset-rate corr; "
         "FD: in the classifier embedding)"
     )
     print_header()

@@ -10,8 +10,11 @@ import torch
 
 from fluxmusic.evaluation.tempo import (
     circular_octave_correlation,
+    density_correlation,
+    estimate_onset_rates,
     estimate_tempi,
     estimate_tempo,
+    onset_rate,
     tempo_agreement,
 )
 
@@ -78,3 +81,21 @@ def test_agreement_rejects_bad_requests() -> None:
         tempo_agreement(np.array([0.0, 100.0]), np.array([90.0, 100.0]))
     with pytest.raises(ValueError, match="alike"):
         tempo_agreement(np.array([90.0]), np.array([90.0, 100.0]))
+
+
+def test_onset_rate_counts_the_clicks_and_follows_their_tempo() -> None:
+    bpm = np.array([60.0, 90.0, 120.0, 180.0])
+    rates = estimate_onset_rates(torch.stack([click_track(b) for b in bpm]))
+    beats_per_second = bpm / 60.0
+    assert rates == pytest.approx(beats_per_second, rel=0.25)
+    assert density_correlation(bpm, rates) > 0.98
+    assert density_correlation(bpm, rates[::-1]) < -0.9
+
+
+def test_onset_rate_of_silence_is_nan_and_left_out() -> None:
+    assert math.isnan(onset_rate(torch.zeros(SR)))
+    bpm = np.array([60.0, 90.0, 120.0, 150.0])
+    assert density_correlation(bpm, np.array([1.0, 1.5, 2.0, math.nan])) == pytest.approx(1.0)
+    assert math.isnan(density_correlation(bpm[:2], np.array([1.0, 2.0])))
+    with pytest.raises(ValueError, match="alike"):
+        density_correlation(bpm, np.ones(3))

@@ -21,6 +21,12 @@ minute with running eighths sounds like 140. So :func:`tempo_agreement` reports 
   times 1, 2, 1/2, 3 or 1/3;
 - ``spearman``: rank correlation of the raw tempi.
 
+Beside the tempo, :func:`onset_rate` counts detected note onsets per second and
+:func:`density_correlation` correlates its log with the log of the requested tempo: a model can follow
+"slow" and "fast" in how many notes it plays without keeping a steady beat, and the tempo estimator only
+sees the beat. Note density follows tempo only loosely even in real renders (a chorale has fewer notes
+per beat than a reel), so compare it with the real renders' value.
+
 Silent clips (or clips without onsets) have no tempo (NaN): they count as misses in the accuracies and
 are left out of the correlations (``valid`` says how many were used).
 
@@ -107,6 +113,55 @@ def estimate_tempi(
         output: (B,) float64, NaN where no tempo was found
     """
     return np.array([estimate_tempo(w, sample_rate, bpm_range) for w in waveforms], dtype=np.float64)
+
+
+def onset_rate(
+    waveform: Tensor | np.ndarray, sample_rate: int = SAMPLE_RATE, hop_length: int = HOP_LENGTH
+) -> float:
+    """Detected note onsets per second (``librosa.onset.onset_detect``); NaN for a silent clip.
+
+    Shapes:
+        waveform: (S,)
+    """
+    import librosa
+
+    y = _to_numpy(waveform)
+    if y.ndim != 1:
+        raise ValueError(f"waveform must be (S,), got shape {y.shape}")
+    if y.size < 4 * hop_length or not np.isfinite(y).all() or np.abs(y).max() < 1e-4:
+        return math.nan
+    onsets = librosa.onset.onset_detect(y=y, sr=sample_rate, hop_length=hop_length, units="frames")
+    return len(onsets) * sample_rate / y.size
+
+
+def estimate_onset_rates(
+    waveforms: Tensor | np.ndarray | Sequence[Tensor | np.ndarray], sample_rate: int = SAMPLE_RATE
+) -> np.ndarray:
+    """:func:`onset_rate` for each row.
+
+    Shapes:
+        waveforms: (B, S) or a sequence of (S,)
+        output: (B,) float64, NaN for silent rows
+    """
+    return np.array([onset_rate(w, sample_rate) for w in waveforms], dtype=np.float64)
+
+
+def density_correlation(
+    requested: Sequence[float] | np.ndarray, rates: Sequence[float] | np.ndarray
+) -> float:
+    """Pearson correlation of log2(requested BPM) and log2(onsets per second).
+
+    Clips without onsets (rate 0 or NaN) are left out; NaN when fewer than 3 remain.
+
+    Shapes:
+        requested, rates: (N,)
+    """
+    req = np.asarray(requested, dtype=np.float64)
+    rate = np.asarray(rates, dtype=np.float64)
+    if req.shape != rate.shape or req.ndim != 1:
+        raise ValueError(f"requested and rates must be (N,) alike, got {req.shape} and {rate.shape}")
+    ok = np.isfinite(rate) & (rate > 0) & np.isfinite(req) & (req > 0)
+    return _pearson(np.log2(req[ok]), np.log2(rate[ok]))
 
 
 def circular_octave_correlation(a: np.ndarray, b: np.ndarray) -> float:
