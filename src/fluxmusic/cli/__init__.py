@@ -1,0 +1,71 @@
+"""The ``fluxmusic`` command line: thin argparse subcommands that call the library.
+
+One module per subcommand family (:mod:`.generate`, :mod:`.models`, :mod:`.train`, :mod:`.data`); user
+mistakes (bad arguments, unreadable files, unavailable weights) end with a one-line message on stderr and a
+non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from fluxmusic import __version__
+from fluxmusic.cli.console import UserError
+from fluxmusic.cli.data import add_data
+from fluxmusic.cli.generate import add_generate, read_prompt_file
+from fluxmusic.cli.models import add_bundle, add_convert
+from fluxmusic.cli.train import add_preprocess, add_train
+
+__all__ = ["UserError", "build_parser", "main", "read_prompt_file"]
+
+
+SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    add_generate,
+    add_convert,
+    add_bundle,
+    add_train,
+    add_preprocess,
+    add_data,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (one subparser per subcommand)."""
+    parser = argparse.ArgumentParser(
+        prog="fluxmusic",
+        description="Text-to-music generation with rectified-flow transformers (FluxMusic).",
+    )
+    parser.add_argument("--version", action="version", version=f"fluxmusic {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in SUBCOMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fluxmusic`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    if getattr(args, "handler", None) is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("fluxmusic: interrupted", file=sys.stderr)
+        return 130
+    except (
+        UserError,
+        ValueError,
+        FileNotFoundError,
+        FileExistsError,
+        PermissionError,
+        IsADirectoryError,
+    ) as err:
+        print(f"fluxmusic {args.command}: error: {err}", file=sys.stderr)
+        return 2

@@ -1,0 +1,84 @@
+"""Model-folder subcommands: ``fluxmusic convert`` (reference checkpoints) and ``fluxmusic bundle``."""
+
+from __future__ import annotations
+
+import argparse
+
+from fluxmusic.cli.console import UserError
+from fluxmusic.cli.generate import add_guidance_interval
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from fluxmusic.checkpoints import convert
+
+    out, preset = convert(args.input, args.output, preset=args.preset, key=args.key)
+    print(f"wrote {out} (preset: {preset or 'from config'})")
+    return 0
+
+
+def _cmd_bundle(args: argparse.Namespace) -> int:
+    import torch
+
+    from fluxmusic.components import bundle_model_dir
+
+    names = ("steps", "guidance", "guidance_interval", "sampler", "negative_prompt")
+    defaults = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    if args.steps is not None and args.steps < 1:
+        raise UserError(f"--steps must be >= 1, got {args.steps}")
+    out = bundle_model_dir(
+        args.input, args.output, dtype=getattr(torch, args.dtype), defaults=defaults, name=args.name
+    )
+    print(f"wrote {out}")
+    return 0
+
+
+def add_bundle(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bundle",
+        help="freeze a model folder for shipping (smaller weights, recorded sha256 hashes)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Copy a model folder (e.g. a training run's export) with the transformer weights stored in\n"
+            "--dtype, new sampling defaults, and a sha256 table that loading checks. This is how the\n"
+            "bundled model is made (docs/bundled-model.md).\n\n"
+            "example:\n"
+            "  fluxmusic bundle runs/bundled_model/export src/fluxmusic/bundled/model --steps 32\n"
+        ),
+    )
+    p.add_argument("input", help="model folder (with fluxmusic.json)")
+    p.add_argument("output", help="new, empty output folder")
+    p.add_argument(
+        "--dtype", default="bfloat16", choices=("bfloat16", "float16", "float32"), help="weight storage"
+    )
+    p.add_argument("--steps", type=int, default=None, help="default sampling steps")
+    p.add_argument("--guidance", type=float, default=None, help="default guidance scale")
+    add_guidance_interval(p, "default guidance interval: guide only at times LO <= t <= HI (t = 1 is noise)")
+    p.add_argument("--sampler", default=None, choices=("euler", "heun", "midpoint"), help="default sampler")
+    p.add_argument("--negative-prompt", default=None, help="default negative prompt")
+    p.add_argument("--name", default=None, help="model name recorded in fluxmusic.json")
+    p.set_defaults(handler=_cmd_bundle)
+
+
+def add_convert(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "convert",
+        help="convert a reference FluxMusic checkpoint to safetensors + config.json",
+        description=(
+            "Read a reference checkpoint (a pickled dict with 'ema', a bare state dict, or safetensors) "
+            "safely -- pickles are opened with torch.load(weights_only=True) and nothing in them runs -- "
+            "check it loads strictly, and write OUTPUT/model.safetensors and OUTPUT/config.json. "
+            "Example: fluxmusic convert musicflow_s.pt models/fluxmusic-small"
+        ),
+    )
+    p.add_argument("input", help="reference .pt/.pth, .safetensors file, or a model folder")
+    p.add_argument("output", help="output folder")
+    p.add_argument(
+        "--preset",
+        default=None,
+        help="model size (small, base, large, giant, giant_full, biggiant); "
+        "inferred from the weights if omitted",
+    )
+    p.add_argument(
+        "--key", default=None, help="entry of a pickled dict to read (default: 'ema', else 'model')"
+    )
+    p.set_defaults(handler=_cmd_convert)

@@ -1,0 +1,132 @@
+"""Training subcommands: ``fluxmusic train`` and ``fluxmusic preprocess`` (both torchrun-aware)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from fluxmusic.cli.console import UserError, is_rank0, quiet_third_party_progress, training_logs
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from fluxmusic.training.config import load_config
+    from fluxmusic.training.loop import resume_config, train
+
+    overrides = list(args.set or [])
+    if args.init_from:
+        overrides.append(f"model.init_from={json.dumps(args.init_from)}")
+    if args.run_dir:
+        overrides.append(f"run.dir={json.dumps(args.run_dir)}")
+    resume = args.resume
+    if args.resume:
+        if args.config:
+            raise UserError(
+                "--resume continues a run with its saved config; use --set to change keys, not --config"
+            )
+        config = resume_config(args.resume, overrides)
+    elif args.config:
+        config = load_config(args.config, overrides)
+        resume = "auto" if args.auto_resume else None
+    else:
+        raise UserError("give --config FILE.toml (see configs/), or --resume RUN_DIR")
+    training_logs(args.quiet)
+    quiet_third_party_progress()
+    result = train(config, resume=resume)
+    if is_rank0():
+        print(f"trained {result.step} steps; checkpoint: {result.checkpoint}")
+        if result.export is not None:
+            print(f"exported: {result.export}")
+    return 0
+
+
+def add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train or fine-tune a model (DDP/FSDP under torchrun)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Train MusicFlux from a TOML config. Steps are optimizer steps; checkpoints go to\n"
+            "RUN_DIR/checkpoints/step_NNNNNN and the EMA model to RUN_DIR/export at the end.\n\n"
+            "examples:\n"
+            "  fluxmusic train --config configs/train_tiny.toml\n"
+            "  fluxmusic train --config configs/train_demo.toml --set run.max_steps=5000\n"
+            "  fluxmusic train --resume runs/small\n"
+            "  torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29500 \\\n"
+            "      -m fluxmusic train --config configs/train_small.toml\n"
+            "see docs/training.md"
+        ),
+    )
+    p.add_argument("--config", help="experiment file (TOML)")
+    p.add_argument(
+        "--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config key (repeatable)"
+    )
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest complete checkpoint")
+    p.add_argument(
+        "--auto-resume",
+        action="store_true",
+        help="with --config: continue run.dir if it holds a checkpoint, else start it (preemptible jobs)",
+    )
+    p.add_argument(
+        "--init-from", metavar="PATH", help="start from these weights (reference .pt, safetensors, folder)"
+    )
+    p.add_argument("--run-dir", metavar="DIR", help="run folder (same as --set run.dir=DIR)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(handler=_cmd_train)
+
+
+def _cmd_preprocess(args: argparse.Namespace) -> int:
+    from fluxmusic.training.config import load_config
+    from fluxmusic.training.prepare import prepare_shards
+
+    overrides = [*(args.set or []), f"data.manifest={json.dumps(args.manifest)}", 'data.shards=""']
+    config = load_config(args.config, overrides)
+    training_logs(args.quiet)
+    quiet_third_party_progress()
+    bar = None
+    if not args.quiet and is_rank0():
+        from tqdm.auto import tqdm
+
+        bar = tqdm(desc="preprocess", unit="item")
+    result = prepare_shards(
+        config,
+        args.manifest,
+        args.output,
+        args.crop,
+        args.batch_size,
+        args.shard_size,
+        bar.update if bar is not None else None,
+    )
+    if bar is not None:
+        bar.close()
+    index = result["index"]
+    if index is not None:
+        print(f"wrote {index['num_rows']} rows in {len(index['shards'])} shard(s) to {args.output}")
+        for item in index["skipped"]:
+            print(f"skipped item {item['item']}: {item['path']}: {item['reason']}")
+    return 0
+
+
+def add_preprocess(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "preprocess",
+        help="encode audio and captions into training shards (VAE posteriors + text embeddings)",
+        description=(
+            "Encode every item of MANIFEST with the VAE and text encoder of --config (default: AudioLDM2 "
+            "VAE, "
+            "T5-XXL + CLAP) into OUTPUT/shards; resumable, and split across ranks under torchrun. "
+            "Train on it with --set data.shards=OUTPUT. Example: fluxmusic preprocess data/train.json "
+            "data/latents --config configs/train_small.toml"
+        ),
+    )
+    p.add_argument("manifest", help="manifest (.json reference list, .jsonl or .csv)")
+    p.add_argument("output", help="output folder (resumed if it exists)")
+    p.add_argument("--config", help="training config whose [vae], [text], [data] and [run] settings to use")
+    p.add_argument(
+        "--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config key (repeatable)"
+    )
+    p.add_argument("--crop", default="random", choices=("random", "start", "windows"),
+                   help="one seeded window per item (default), the start, or every window")  # fmt: skip
+    p.add_argument("--batch-size", type=int, default=8, help="clips per encoder call (default 8)")
+    p.add_argument("--shard-size", type=int, default=256, help="rows per shard (default 256)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_cmd_preprocess)
