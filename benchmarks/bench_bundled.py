@@ -8,7 +8,8 @@ state a BPM), generate one clip each and measure:
 (b) agreement between the requested BPM and the tempo estimated from the audio
     (``fluxmusic.evaluation.tempo``: log-tempo correlation, octave-invariant correlation, accuracies),
     and beside it the correlation of the log requested BPM with the log note-onset rate (``dens``: does
-    the note density follow the request, steady beat or not);
+    the note density follow the request, steady beat or not) and the mean pulse clarity (``pulse``: is
+    there a steady beat at all; about 0.4 for real renders);
 (c) Fréchet distance, in the classifier's embedding, to held-out real clips (test clips not used as
     prompts); ``fd_joint`` appends the requested family (one-hot, scaled to the embedding's mean norm),
     so it also sees whether the right family was made;
@@ -46,6 +47,7 @@ from fluxmusic.evaluation.tempo import (
     density_correlation,
     estimate_onset_rates,
     estimate_tempi,
+    pulse_clarity,
     tempo_agreement,
 )
 from fluxmusic.pipeline import DTYPES, FluxMusicPipeline
@@ -112,6 +114,7 @@ class Scorer:
         acc = accuracy_report(self.families, predicted, self.judge.families)
         tempo = tempo_agreement(self.bpm, estimate_tempi(audio, bpm_range=self.bpm_range))
         rates = estimate_onset_rates(audio)
+        pulse = np.array([pulse_clarity(w, bpm_range=self.bpm_range) for w in audio])
         joint = np.hstack([emb.numpy(), self.scale * family_onehot(self.families, self.judge.families)])
         return {
             "family_accuracy": acc["accuracy"],
@@ -121,6 +124,7 @@ class Scorer:
             "onsets": {
                 "log_corr": density_correlation(self.bpm, rates),
                 "per_second": float(np.nanmean(rates)) if np.isfinite(rates).any() else math.nan,
+                "pulse_clarity": float(np.nanmean(pulse)) if np.isfinite(pulse).any() else math.nan,
             },
             "fd": frechet_distance(emb, self.ref_emb),
             "fd_joint": frechet_distance(joint, self.ref_joint),
@@ -215,6 +219,7 @@ COLUMNS: tuple[tuple[str, str, str, int], ...] = (  # (header, key, format, widt
     ("acc1", "tempo.acc1", ".3f", 7),
     ("acc2", "tempo.acc2", ".3f", 7),
     ("dens", "onsets.log_corr", ".3f", 7),
+    ("pulse", "onsets.pulse_clarity", ".3f", 7),
     ("FD", "fd", ".2f", 9),
     ("FDjoint", "fd_joint", ".2f", 9),
     ("s/clip", "seconds_per_clip", ".2f", 9),
@@ -360,8 +365,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         rows["ceiling"] = {**score(audio), "seconds_per_clip": seconds / len(prompts), "mode": args.ceiling}
     print(
-        "\nreference rows (fam: family accuracy; tempo: log/octave corr, acc1/acc2; dens: onset-rate corr; "
-        "FD: in the classifier embedding)"
+        "\nreference rows (fam: family accuracy; tempo: log/octave corr, acc1/acc2; "
+        "dens: onset-rate corr; pulse: beat clarity; FD: in the classifier embedding)"
     )
     print_header()
     for name, row in rows.items():

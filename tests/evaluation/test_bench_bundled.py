@@ -96,7 +96,11 @@ def test_quick_benchmark_on_tiny_model(bench, tiny_pipeline: FluxMusicPipeline, 
     real = saved["rows"]["real"]
     assert real["family_accuracy"] >= 0.75 and real["families"] == 2
     assert set(real["tempo"]) >= {"log_corr", "octave_corr", "acc1", "acc2", "valid"}
-    assert real["onsets"]["per_second"] > 0 and set(real["onsets"]) == {"log_corr", "per_second"}
+    assert real["onsets"]["per_second"] > 0 and set(real["onsets"]) == {
+        "log_corr",
+        "per_second",
+        "pulse_clarity",
+    }
     (row,) = saved["grid"]
     assert (row["dtype"], row["sampler"], row["steps"]) == ("float32", "euler", 8)
     assert math.isfinite(row["fd"]) and row["fd"] >= 0 and row["seconds_per_clip"] > 0

@@ -15,6 +15,7 @@ from fluxmusic.evaluation.tempo import (
     estimate_tempi,
     estimate_tempo,
     onset_rate,
+    pulse_clarity,
     tempo_agreement,
 )
 
@@ -99,3 +100,16 @@ def test_onset_rate_of_silence_is_nan_and_left_out() -> None:
     assert math.isnan(density_correlation(bpm[:2], np.array([1.0, 2.0])))
     with pytest.raises(ValueError, match="alike"):
         density_correlation(bpm, np.ones(3))
+
+
+def test_pulse_clarity_is_high_for_a_steady_beat_and_low_without_one() -> None:
+    steady = pulse_clarity(click_track(100.0, accent_every=1))
+    rng = np.random.default_rng(0)
+    scattered = torch.zeros(int(5.12 * SR))
+    for start in rng.choice(scattered.numel() - 500, size=12, replace=False):  # blips at random times
+        scattered[start : start + 480] += click_track(60.0)[:480]
+    assert steady > 0.8 and pulse_clarity(scattered) < 0.4
+    assert math.isnan(pulse_clarity(torch.zeros(SR * 2)))
+    assert math.isnan(pulse_clarity(click_track(120.0, seconds=0.5)))  # shorter than a 60 BPM beat
+    with pytest.raises(ValueError, match="bpm_range"):
+        pulse_clarity(click_track(120.0), bpm_range=(180.0, 60.0))
