@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 
 class UserError(Exception):
@@ -25,6 +26,5 @@ def training_logs(quiet: bool) -> None:
 
 
 def is_rank0() -> bool:
-    import os
-
+    """True outside torchrun and on its rank 0 (the process that prints)."""
     return os.environ.get("RANK", "0") == "0"
