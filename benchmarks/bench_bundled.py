@@ -17,7 +17,9 @@ state a BPM), generate one clip each and measure:
 
 Reference rows: ``real`` (the prompts' own renders), ``floor`` (those renders through the model's VAE and
 vocoder), ``ceiling`` (generations from prompts with their characters shuffled, or with ``--ceiling
-pairs`` the prompts handed to the wrong clips). Compare Fréchet distances only at equal N.
+pairs`` the prompts handed to the wrong clips). Compare Fréchet distances only at equal N. The JSON report
+(``--out``) is rewritten after every grid row with ``"complete": false`` until the run ends, so a long grid
+that is stopped keeps the rows it finished.
 
     python benchmarks/bench_bundled.py --model MODEL_DIR --data /work/data/demo
     python benchmarks/bench_bundled.py --model MODEL_DIR --quick        # 16 prompts, euler, 8 steps, fp32
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import time
 from pathlib import Path
@@ -207,6 +210,14 @@ def finite(value: Any) -> Any:
     return value
 
 
+def write_report(path: Path, report: dict[str, Any]) -> None:
+    """Write the report as strict JSON, atomically (a stopped run never leaves half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(finite(report), indent=2, allow_nan=False) + "\n")
+    os.replace(partial, path)
+
+
 def fmt(value: Any, spec: str = ".3f") -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
@@ -383,6 +394,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"\ngenerations (guidance {args.guidance}{interval}, {args.duration:.2f} s, seed {args.seed})")
     print_header()
     grid, shown = [], {}
+    report.update(
+        {
+            "prompts": [{k: r[k] for k in ("id", "caption", "family", "bpm")} for r in prompts],
+            "reference_clips": len(reference),
+            "rows": rows,
+            "grid": grid,
+            "bpm_range": list(bpm_range),
+            "complete": False,
+        }
+    )
     for dtype in args.dtypes:
         pipe.dtype = DTYPES[dtype]
         for sampler in args.samplers:
@@ -397,15 +418,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 }
                 grid.append(row)
                 print_row(f"{dtype} {sampler} {steps}", row)
+                write_report(args.out, report)  # a long grid keeps its finished rows if stopped
                 if (sampler, steps, dtype) == ceiling_config:
                     shown = {"generated": audio}
-    report.update(
-        {
-            "prompts": [{k: r[k] for k in ("id", "caption", "family", "bpm")} for r in prompts],
-            "reference_clips": len(reference),
-        }
-    )
-    report.update({"rows": rows, "grid": grid, "bpm_range": list(bpm_range)})
     if args.spectrograms:
         panels = {
             "real": real,
@@ -415,8 +430,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         report["spectrograms"] = save_spectrograms(
             args.out.parent / f"{args.out.stem}_spectrograms", texts, panels, args.spectrograms
         )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(finite(report), indent=2, allow_nan=False) + "\n")
+    report["complete"] = True
+    write_report(args.out, report)
     print(f"wrote {args.out}")
     return report
 

@@ -71,7 +71,9 @@ def bench():  # noqa: ANN201
     return module
 
 
-def test_quick_benchmark_on_tiny_model(bench, tiny_pipeline: FluxMusicPipeline, tmp_path: Path) -> None:  # noqa: ANN001
+def test_quick_benchmark_on_tiny_model(  # noqa: ANN001
+    bench, tiny_pipeline: FluxMusicPipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data, model = tmp_path / "data", tmp_path / "model"
     make_dataset(data)
     parts = tiny_pipeline  # its random HiFi-GAN is silent; Griffin-Lim gives audible noise to score
@@ -92,7 +94,7 @@ def test_quick_benchmark_on_tiny_model(bench, tiny_pipeline: FluxMusicPipeline, 
     assert [r["family"] for r in saved["prompts"]] == ["bass", "pipes", "bass", "pipes"]
     assert saved["reference_clips"] == 8
     assert saved["fd_sampling_noise"]["size"] == 4 and saved["fd_sampling_noise"]["mean"] >= 0
-    assert set(saved["rows"]) == {"real", "floor", "ceiling"}
+    assert set(saved["rows"]) == {"real", "floor", "ceiling"} and saved["complete"] is True
     real = saved["rows"]["real"]
     assert real["family_accuracy"] >= 0.75 and real["families"] == 2
     assert set(real["tempo"]) >= {"log_corr", "octave_corr", "acc1", "acc2", "valid"}
@@ -110,3 +112,19 @@ def test_quick_benchmark_on_tiny_model(bench, tiny_pipeline: FluxMusicPipeline, 
     again = bench.main([*argv, "--ceiling", "none", "--out", str(out)])  # reuses the cached classifier
     assert set(again["rows"]) == {"real", "floor"}
     assert again["grid"][0]["fd"] == pytest.approx(row["fd"])  # same seeds, same clips
+
+    generate, calls = bench.generate, []
+
+    def stopped_after_one_row(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls.append(kwargs["steps"])
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return generate(*args, **kwargs)
+
+    monkeypatch.setattr(bench, "generate", stopped_after_one_row)
+    partial = tmp_path / "results" / "partial.json"
+    grid_argv = ["--samplers", "euler", "--steps", "2", "3", "--dtypes", "float32", "--spectrograms", "0"]
+    with pytest.raises(KeyboardInterrupt):
+        bench.main([*argv[:4], "--num-prompts", "4", *grid_argv, "--ceiling", "none", "--out", str(partial)])
+    kept = json.loads(partial.read_text())  # the finished row survives the stop
+    assert kept["complete"] is False and [r["steps"] for r in kept["grid"]] == [2] and calls == [2, 3]
