@@ -46,7 +46,9 @@ def manifest() -> dict:
 TINY_TEXT_ENTRY = {"type": "tiny", "txt_dim": 40, "pooled_dim": 24, "seed": 0}
 
 
-def build_tiny_pipeline(seed: int = 0, vocoder: str = "hifigan", patch_size: int = 2):  # noqa: ANN201
+def build_tiny_pipeline(  # noqa: ANN201
+    seed: int = 0, vocoder: str = "hifigan", patch_size: int = 2, tempo_frame_seconds: float = 0.0
+):
     """A whole pipeline from tiny random components (tiny MusicFlux, VAE, HiFi-GAN, T5 + CLAP)."""
     import dataclasses
 
@@ -57,7 +59,12 @@ def build_tiny_pipeline(seed: int = 0, vocoder: str = "hifigan", patch_size: int
     from fluxmusic.text.factory import build_conditioner
 
     torch.manual_seed(seed)
-    config = dataclasses.replace(PRESETS["tiny"], patch_size=patch_size, in_channels=8 * patch_size**2)
+    config = dataclasses.replace(
+        PRESETS["tiny"],
+        patch_size=patch_size,
+        in_channels=8 * patch_size**2,
+        tempo_frame_seconds=tempo_frame_seconds,
+    )
     transformer = MusicFlux(config)
     vae = AudioVAE.from_config(block_out_channels=[8, 16, 16], norm_num_groups=4, layers_per_block=1)
     voc = (

@@ -91,6 +91,8 @@ def test_prompt_file_into_folder_flac(model_dir: Path, tmp_path: Path) -> None:
         (["x", "--guidance-interval", "0.6", "0.2"], "guidance interval must satisfy"),
         (["x", "--model", "enormous"], "unknown model"),
         (["x", "--prompt-file", "/nonexistent/prompts.txt"], "not found"),
+        (["x", "--bpm", "1000"], "--bpm must be between"),
+        (["x", "--bpm", "120"], "no tempo input"),  # the tiny test model has none
     ],
 )
 def test_bad_input_exits_with_one_line(

@@ -33,6 +33,10 @@ class MusicFluxConfig:
         qkv_bias: Whether the qkv projections carry a bias.
         patch_size: Side of the square latent patch packed into one token. FluxMusic (every released
             size) uses 2; the bundled model uses 4 (a 4x shorter sequence for CPU training).
+        tempo_frame_seconds: Seconds per latent frame for the optional tempo input
+            (``fluxmusic.model.tempo``: a beat grid on the audio tokens and the BPM added to ``vec``);
+            0 (FluxMusic, every released size) builds no tempo input. The bundled model uses 0.04
+            (16 kHz, hop 160, VAE downsampling 4).
     """
 
     in_channels: int = 32
@@ -47,6 +51,7 @@ class MusicFluxConfig:
     theta: int = 10_000
     qkv_bias: bool = True
     patch_size: int = 2
+    tempo_frame_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "axes_dim", tuple(int(a) for a in self.axes_dim))
@@ -71,6 +76,11 @@ class MusicFluxConfig:
             raise ValueError(
                 f"MusicFluxConfig.in_channels ({self.in_channels}) must be the VAE latent channels times "
                 f"patch_size^2 ({self.patch_size**2})"
+            )
+        if not (0.0 <= float(self.tempo_frame_seconds) < 10.0):
+            raise ValueError(
+                "MusicFluxConfig.tempo_frame_seconds must be 0 (no tempo input) or the seconds per latent "
+                f"frame, got {self.tempo_frame_seconds}"
             )
         if self.mlp_ratio <= 0:
             raise ValueError(f"MusicFluxConfig.mlp_ratio must be positive, got {self.mlp_ratio}")

@@ -98,6 +98,7 @@ def save_outputs(
         sidecar = {
             "prompt": output.prompts[i],
             "seed": output.seeds[i] if output.seeds is not None else None,
+            **({"bpm": output.bpm[i]} if output.bpm is not None else {}),
             **settings,
             "sample_rate": output.sample_rate,
             "num_samples": int(output.waveforms.shape[1]),

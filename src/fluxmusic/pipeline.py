@@ -31,6 +31,7 @@ from fluxmusic.flow import SAMPLERS, classifier_free_guidance, sample
 from fluxmusic.flow.guidance import check_interval
 from fluxmusic.model import MusicFlux, image_ids, pack, text_ids, unpack
 from fluxmusic.text.base import TextConditioner, TextEmbedding
+from fluxmusic.text.tempo import MAX_BPM, MIN_BPM, prompt_bpm
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ class AudioOutput:
         prompts: The prompt of each row.
         seeds: The seed of each row's starting noise (None when a generator was passed).
         mels: The decoded log-mel spectrograms, time-major.
+        bpm: The tempo each row was asked for through the model's tempo input (None: none given), or
+            None for models without one.
 
     Shapes:
         waveforms: (B, S); mels: (B, T, 64).
@@ -58,6 +61,7 @@ class AudioOutput:
     prompts: list[str]
     seeds: list[int] | None
     mels: Tensor
+    bpm: list[float | None] | None = None
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -270,6 +274,38 @@ class FluxMusicPipeline:
         if num_per_prompt < 1:
             raise ValueError(f"num_per_prompt must be >= 1, got {num_per_prompt}")
 
+    def tempo_rows(
+        self, prompts: list[str], bpm: float | Sequence[float | None] | None, num_per_prompt: int
+    ) -> Tensor | None:
+        """The (bpm, phase 0) row of every clip for a model with a tempo input, else ``None``.
+
+        ``prompts`` is already repeated ``num_per_prompt`` times; ``bpm`` is one value, one per
+        original prompt, or ``None`` (read each prompt).
+
+        Shapes:
+            -> (B, 2), bpm 0 for clips without a tempo.
+        """
+        if self.transformer.config.tempo_frame_seconds <= 0:
+            if bpm is not None:
+                raise ValueError("this model has no tempo input; ask for the tempo in the prompt instead")
+            return None
+        given = [bpm] * len(prompts) if bpm is None or isinstance(bpm, (int, float)) else None
+        if given is None:
+            listed = list(bpm)  # type: ignore[arg-type]
+            if len(listed) * num_per_prompt != len(prompts):
+                raise ValueError(
+                    f"got {len(listed)} bpm values for {len(prompts) // num_per_prompt} prompts; "
+                    "give one, or one per prompt"
+                )
+            given = [b for b in listed for _ in range(num_per_prompt)]
+        rows = []
+        for prompt, value in zip(prompts, given, strict=True):
+            if value is not None and not (MIN_BPM <= float(value) <= MAX_BPM):
+                raise ValueError(f"bpm must be between {MIN_BPM:g} and {MAX_BPM:g}, got {value}")
+            chosen = prompt_bpm(prompt) if value is None else float(value)
+            rows.append((chosen or 0.0, 0.0))
+        return torch.tensor(rows, dtype=torch.float32, device=self.device)
+
     def encode_prompts(self, prompts: list[str], negative: list[str]) -> TextEmbedding:
         """Conditional rows then unconditional rows, each unique prompt encoded once.
 
@@ -321,6 +357,7 @@ class FluxMusicPipeline:
         generator: torch.Generator | None = None,
         num_per_prompt: int = 1,
         progress: bool = True,
+        bpm: float | Sequence[float | None] | None = None,
     ) -> AudioOutput:
         """Generate ``num_per_prompt`` clips per prompt.
 
@@ -340,6 +377,10 @@ class FluxMusicPipeline:
             generator: Alternatively, one generator for all noise (seeds are then not reported).
             num_per_prompt: Clips per prompt.
             progress: Show a progress bar.
+            bpm: For models with a tempo input (``transformer.config.tempo_frame_seconds > 0``, e.g. the
+                bundled model): the tempo of every clip, or one per prompt (``None`` entries: read from
+                that prompt). Default: read from each prompt ("132 BPM", else a tempo word such as
+                "slow", :func:`fluxmusic.text.tempo.prompt_bpm`); a prompt naming no tempo gets none.
         """
         d = self.spec.defaults
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
@@ -364,6 +405,7 @@ class FluxMusicPipeline:
                 f"{len(prompts) // num_per_prompt} prompts; give one, or one per prompt"
             )
 
+        tempo = self.tempo_rows(prompts, bpm, num_per_prompt)
         emb = self.encode_prompts(prompts, negatives)  # 2. text
         batch, frames = len(prompts), self.latent_frames(duration)
         if generator is None and seed is None:
@@ -375,11 +417,12 @@ class FluxMusicPipeline:
 
         ids = image_ids(2 * batch, t_lat, f_lat, self.device, patch=patch)  # 4. flow with batched guidance
         tids = text_ids(2 * batch, emb.txt.shape[1], self.device)
-        velocity = self.transformer.bind(ids, emb.txt, tids, emb.y)
+        both = None if tempo is None else torch.cat((tempo, torch.zeros_like(tempo)))  # no tempo uncond
+        velocity = self.transformer.bind(ids, emb.txt, tids, emb.y, tempo=both)
         conditional = (  # the unguided steps of an interval run the conditional rows alone
             None
             if interval is None
-            else self.transformer.bind(ids[:batch], emb.txt[:batch], tids[:batch], emb.y[:batch])
+            else self.transformer.bind(ids[:batch], emb.txt[:batch], tids[:batch], emb.y[:batch], tempo=tempo)
         )
         autocast = torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32)
         with torch.inference_mode(), autocast:
@@ -393,4 +436,5 @@ class FluxMusicPipeline:
             )
         latent = unpack(tokens.float(), t_lat, f_lat, patch)
         waveforms, mels = self.decode(latent, round(duration * self.sample_rate))  # 5. audio
-        return AudioOutput(waveforms, self.sample_rate, prompts, seeds, mels)
+        tempi = None if tempo is None else [float(b) or None for b in tempo[:, 0].tolist()]
+        return AudioOutput(waveforms, self.sample_rate, prompts, seeds, mels, tempi)

@@ -55,7 +55,9 @@ def test_pinned_clips_are_aligned_audio_caption_pairs(pinned: tuple[DemoDatasetC
     assert [r["piece_id"] for r in records] == [r.piece_id for r in REQUESTS]
     manifests = {s: json.loads((config.out_dir / f"{s}.json").read_text()) for s in ("train", "test")}
     labels = {m["wav"]: m["label"] for ms in manifests.values() for m in ms}
+    tempi = {m["wav"]: (m["bpm"], m["beat_phase"]) for ms in manifests.values() for m in ms}
     for req, rec in zip(REQUESTS, records, strict=True):
+        assert tempi[rec["wav"]] == (req.bpm, pytest.approx(rec["start_quarter"] % 1.0))
         info = sf.info(str(config.out_dir / rec["wav"]))
         assert (info.frames, info.samplerate, info.channels) == (config.n_samples, 16000, 1)
         audio, _ = sf.read(str(config.out_dir / rec["wav"]), dtype="float32")

@@ -67,6 +67,17 @@ def test_csv(tmp_path: Path) -> None:
             "item 1: 'duration' must be a number",
         ),
         ("bad.json", '["a.wav"]', "item 1: expected an object"),
+        ("bad.json", '[{"wav": "a.wav", "label": "x", "bpm": 0}]', "item 1: 'bpm' must be > 0"),
+        (
+            "bad.json",
+            '[{"wav": "a.wav", "label": "x", "bpm": "fast"}]',
+            "item 1: 'bpm' must be a number of beats per minute",
+        ),
+        (
+            "bad.json",
+            '[{"wav": "a.wav", "label": "x", "bpm": 90, "beat_phase": 1.5}]',
+            "item 1: 'beat_phase' must be a fraction of a beat in [0, 1)",
+        ),
         (
             "bad.jsonl",
             '{"wav": "a.wav", "label": "x"}\n\n{"wav": "b.wav", label: "y"}\n',
@@ -100,9 +111,17 @@ def test_write_then_read_round_trip(tmp_path: Path, suffix: str) -> None:
     items = [
         ManifestItem(0, tmp_path / "a.wav", "piano, slow", wav="a.wav"),
         ManifestItem(1, tmp_path / "b.wav", "drums", offset=1.0, duration=2.5, wav="b.wav"),
+        ManifestItem(2, tmp_path / "c.wav", "reel", wav="c.wav", bpm=132.0, beat_phase=0.5),
     ]
     path = write_manifest(items, tmp_path / f"out{suffix}")
     back = read_manifest(path)
-    assert [(i.path, i.caption, i.offset, i.duration) for i in back] == [
-        (i.path, i.caption, i.offset, i.duration) for i in items
+    assert [(i.path, i.caption, i.offset, i.duration, i.bpm, i.beat_phase) for i in back] == [
+        (i.path, i.caption, i.offset, i.duration, i.bpm, i.beat_phase) for i in items
     ]
+
+
+def test_tempo_at_a_crop_counts_beats_from_the_file_start() -> None:
+    item = ManifestItem(0, Path("a.wav"), "reel", bpm=120.0, beat_phase=0.25)
+    assert item.tempo_at(0.0) == (120.0, 0.25)
+    assert item.tempo_at(1.125)[1] == pytest.approx(0.5)  # 2.25 beats later
+    assert ManifestItem(1, Path("b.wav"), "no tempo").tempo_at(3.0) == (0.0, 0.0)

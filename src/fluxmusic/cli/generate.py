@@ -40,6 +40,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         raise UserError(f"--duration must be a positive number of seconds, got {args.duration}")
     if args.guidance is not None and not abs(args.guidance) < float("inf"):
         raise UserError(f"--guidance must be a finite number, got {args.guidance}")
+    from fluxmusic.text.tempo import MAX_BPM, MIN_BPM
+
+    if args.bpm is not None and not MIN_BPM <= args.bpm <= MAX_BPM:
+        raise UserError(f"--bpm must be between {MIN_BPM:g} and {MAX_BPM:g} beats per minute, got {args.bpm}")
 
     from fluxmusic.export import check_writable, output_paths, save_outputs
     from fluxmusic.pipeline import FluxMusicPipeline
@@ -64,6 +68,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         seed=args.seed,
         num_per_prompt=args.num_per_prompt,
         progress=not args.quiet,
+        bpm=args.bpm,
     )
     defaults = pipe.spec.defaults
     settings = {
@@ -133,6 +138,13 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
         default=None,
         choices=("euler", "heun", "midpoint"),
         help="ODE sampler (default: the model's; euler for released sizes, as the reference)",
+    )
+    p.add_argument(
+        "--bpm",
+        type=float,
+        default=None,
+        help="tempo for models with a tempo input, such as the bundled one (default: read from the "
+        'prompt, "132 BPM" or a word like "slow"); other models take the tempo in the prompt only',
     )
     p.add_argument("--shift", type=float, default=1.0, help="time-grid shift (1.0 = uniform)")
     p.add_argument("--seed", type=int, default=None, help="seed of the first clip; clip i uses seed + i")

@@ -55,20 +55,21 @@ class SkippedItem:
 
 @dataclass
 class AudioSample:
-    """A training clip. Shapes: waveform (S,) at 16 kHz."""
+    """A training clip with its (bpm, beat phase), (0, 0) without a tempo. Shapes: waveform (S,) at 16 kHz."""
 
     index: int
     waveform: Tensor
     caption: str
     offset_s: float
+    tempo: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclass
 class LatentSample:
-    """A fresh latent drawn from a stored posterior, with the stored text embedding.
+    """A fresh latent drawn from a stored posterior, with the stored text embedding and tempo.
 
     Shapes:
-        latent: (C, T, F); txt: (L, D); txt_mask: (L,); y: (Dy,).
+        latent: (C, T, F); txt: (L, D); txt_mask: (L,); y: (Dy,); tempo: (bpm, beat phase), (0, 0) if none.
     """
 
     index: int
@@ -77,16 +78,22 @@ class LatentSample:
     txt: Tensor
     txt_mask: Tensor
     y: Tensor
+    tempo: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclass
 class AudioBatch:
-    """Clips of one micro-batch (skipped items are listed, not included). Shapes: waveforms (B, S)."""
+    """Clips of one micro-batch (skipped items are listed, not included).
+
+    Shapes:
+        waveforms: (B, S); tempo: (B, 2) rows of (bpm, beat phase), bpm 0 where unknown.
+    """
 
     waveforms: Tensor
     captions: list[str]
     indices: list[int]
     skipped: list[SkippedItem] = field(default_factory=list)
+    tempo: Tensor = field(default_factory=lambda: torch.zeros(0, 2))
 
 
 @dataclass
@@ -94,7 +101,7 @@ class LatentBatch:
     """Latents of one micro-batch with their text embeddings.
 
     Shapes:
-        latents: (B, C, T, F); txt: (B, L, D); txt_mask: (B, L); y: (B, Dy).
+        latents: (B, C, T, F); txt: (B, L, D); txt_mask: (B, L); y: (B, Dy); tempo: (B, 2).
     """
 
     latents: Tensor
@@ -104,6 +111,7 @@ class LatentBatch:
     txt_mask: Tensor
     y: Tensor
     skipped: list[SkippedItem] = field(default_factory=list)
+    tempo: Tensor = field(default_factory=lambda: torch.zeros(0, 2))
 
 
 def read_item_clip(
@@ -153,7 +161,9 @@ def read_item_clip(
         )
         clip = prepare_clip(audio, rate, duration, offset=0.0, silence_threshold=threshold)
         if not clip.silent:
-            return AudioSample(item.index, clip.waveform, item.caption, start / rate)
+            return AudioSample(
+                item.index, clip.waveform, item.caption, start / rate, item.tempo_at(start / rate)
+            )
     raise SilentAudioError(f"{item.path}: {tries} window(s) of {duration:g} s were silent")
 
 
@@ -266,6 +276,7 @@ class LatentShardDataset(Dataset):
             get["txt"].float(),
             get["txt_mask"].bool(),
             get["y"].float(),
+            tuple(float(v) for v in info.get("tempo", (0.0, 0.0))),  # type: ignore[arg-type]
         )
 
     def empty_text(self) -> tuple[Tensor, Tensor, Tensor]:
@@ -293,10 +304,12 @@ def collate(samples: Sequence[AudioSample | LatentSample | SkippedItem]) -> Audi
             torch.stack([s.txt_mask for s in latent]),
             torch.stack([s.y for s in latent]),
             skipped,
+            torch.tensor([s.tempo for s in latent], dtype=torch.float32),
         )
     audio = [s for s in kept if isinstance(s, AudioSample)]
     waveforms = torch.stack([s.waveform for s in audio]) if audio else torch.zeros(0, 0)
-    return AudioBatch(waveforms, [s.caption for s in audio], [s.index for s in audio], skipped)
+    tempo = torch.tensor([s.tempo for s in audio], dtype=torch.float32).reshape(-1, 2)
+    return AudioBatch(waveforms, [s.caption for s in audio], [s.index for s in audio], skipped, tempo)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ Three formats, chosen by the file suffix:
 - ``.csv``: a header row with ``wav`` and ``label`` columns.
 
 Every item may also give ``offset`` and ``duration`` (seconds) to restrict training to a region of the
-file. Relative paths are resolved against the manifest's folder. Any other keys are kept in
+file, and ``bpm`` (quarter-note beats per minute) with ``beat_phase`` (the fraction of a beat already
+gone at the file's start, default 0) for models with a tempo input (``fluxmusic.model.tempo``).
+Relative paths are resolved against the manifest's folder. Any other keys are kept in
 ``ManifestItem.extra`` and otherwise ignored. Mistakes raise :class:`ManifestError` naming the file and
 the 1-based item number (and, for bad JSON, the line and column).
 """
@@ -27,7 +29,7 @@ __all__ = ["MANIFEST_FORMATS", "ManifestError", "ManifestItem", "read_manifest",
 
 MANIFEST_FORMATS: dict[str, str] = {".json": "json", ".jsonl": "jsonl", ".csv": "csv"}
 REQUIRED_KEYS: tuple[str, str] = ("wav", "label")
-OPTIONAL_KEYS: tuple[str, str] = ("offset", "duration")
+OPTIONAL_KEYS: tuple[str, ...] = ("offset", "duration", "bpm", "beat_phase")
 
 
 class ManifestError(ValueError):
@@ -46,6 +48,8 @@ class ManifestItem:
         duration: Length of the usable region in seconds (``None``: to the end of the file).
         wav: The path exactly as the manifest wrote it.
         extra: Any other keys of the item.
+        bpm: Its tempo in quarter-note beats per minute (``None``: not given).
+        beat_phase: Fraction of a beat gone at the file's start, in [0, 1).
     """
 
     index: int
@@ -55,24 +59,33 @@ class ManifestItem:
     duration: float | None = None
     wav: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    bpm: float | None = None
+    beat_phase: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        """The item as a manifest object (``wav``, ``label``, and ``offset``/``duration`` when set)."""
+        """The item as a manifest object (``wav``, ``label``, and the optional keys when set)."""
         out: dict[str, Any] = {"wav": self.wav or str(self.path), "label": self.caption}
-        if self.offset is not None:
-            out["offset"] = self.offset
-        if self.duration is not None:
-            out["duration"] = self.duration
+        for key in ("offset", "duration", "bpm"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.bpm is not None and self.beat_phase:
+            out["beat_phase"] = self.beat_phase
         return out
 
+    def tempo_at(self, start_s: float) -> tuple[float, float]:
+        """``(bpm, beat phase)`` of a clip starting ``start_s`` seconds into the file; (0, 0) if no bpm."""
+        if self.bpm is None:
+            return 0.0, 0.0
+        return self.bpm, (self.beat_phase + start_s * self.bpm / 60.0) % 1.0
 
-def _number(value: Any, key: str, where: str, positive: bool) -> float | None:
+
+def _number(value: Any, key: str, where: str, positive: bool, unit: str = "seconds") -> float | None:
     if value is None or value == "":
         return None
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ManifestError(f"{where}: {key!r} must be a number of seconds, got {value!r}") from None
+        raise ManifestError(f"{where}: {key!r} must be a number of {unit}, got {value!r}") from None
     if not math.isfinite(number) or number < 0 or (positive and number == 0):
         bound = "> 0" if positive else ">= 0"
         raise ManifestError(f"{where}: {key!r} must be {bound}, got {value!r}")
@@ -109,7 +122,16 @@ def _item(raw: Any, index: int, root: Path, where: str) -> ManifestItem:
         duration=_number(raw.get("duration"), "duration", where, positive=True),
         wav=wav,
         extra=extra,
+        bpm=_number(raw.get("bpm"), "bpm", where, positive=True, unit="beats per minute"),
+        beat_phase=_beat_phase(raw.get("beat_phase"), where),
     )
+
+
+def _beat_phase(value: Any, where: str) -> float:
+    phase = _number(value, "beat_phase", where, positive=False, unit="beats")
+    if phase is not None and phase >= 1:
+        raise ManifestError(f"{where}: 'beat_phase' must be a fraction of a beat in [0, 1), got {value!r}")
+    return phase or 0.0
 
 
 def _json_items(text: str, name: str) -> Iterator[tuple[Any, str]]:
@@ -239,9 +261,7 @@ def write_manifest(items: Iterable[ManifestItem | dict[str, Any]], path: str | o
             elif fmt == "jsonl":
                 f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
             else:
-                writer = csv.DictWriter(
-                    f, fieldnames=["wav", "label", "offset", "duration"], extrasaction="ignore"
-                )
+                writer = csv.DictWriter(f, fieldnames=["wav", "label", *OPTIONAL_KEYS], extrasaction="ignore")
                 writer.writeheader()
                 writer.writerows(rows)
 

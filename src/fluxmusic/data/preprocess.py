@@ -6,7 +6,8 @@ Output folder::
     empty_text.safetensors     the empty caption's embedding (caption dropout)
     shards/shard-<first>-<last>.safetensors
                                mean, logvar (n, C, T, F) fp32; txt (n, L, D), txt_mask (n, L), y (n, Dy);
-                               metadata "items": [{"index", "wav", "label", "offset", "window"}, ...]
+                               metadata "items": [{"index", "wav", "label", "offset", "window",
+                                                   "tempo" (bpm, beat phase; items with a bpm)}, ...]
     skipped-r<rank>.jsonl      items that could not be used, with their paths and reasons
 
 The posterior's mean and log-variance are kept (not a sample), so training draws a fresh latent every
@@ -246,6 +247,8 @@ def preprocess(
         for k, clip in clips:
             info = {"index": item.index, "wav": str(item.path), "label": item.caption,
                     "offset": round(clip.offset_s, 6), "window": k}  # fmt: skip
+            if item.bpm is not None:
+                info["tempo"] = [clip.tempo[0], round(clip.tempo[1], 6)]
             pending.append((info, clip.waveform))
             if len(pending) >= batch_size:
                 encode_pending()

@@ -11,6 +11,7 @@ from fluxmusic.config import MusicFluxConfig
 from fluxmusic.model.blocks import DoubleStreamBlock, SingleStreamBlock
 from fluxmusic.model.layers import LastLayer, MLPEmbedder, timestep_embedding
 from fluxmusic.model.rope import rope_table
+from fluxmusic.model.tempo import TempoEmbedder, check_tempo
 
 
 class MusicFlux(nn.Module):
@@ -24,8 +25,9 @@ class MusicFlux(nn.Module):
 
     Shapes:
         x: (B, Lx, in_channels) packed latent tokens; img_ids: (B, Lx, 3);
-        txt: (B, Lc, context_in_dim); txt_ids: (B, Lc, 3); t: (B,) in [0, 1]; y: (B, vec_in_dim)
-        -> velocity (B, Lx, in_channels).
+        txt: (B, Lc, context_in_dim); txt_ids: (B, Lc, 3); t: (B,) in [0, 1]; y: (B, vec_in_dim);
+        tempo (models with ``config.tempo_frame_seconds > 0`` only): (B, 2) rows of (bpm, beat phase),
+        bpm 0 for none -> velocity (B, Lx, in_channels).
     """
 
     def __init__(self, config: MusicFluxConfig) -> None:
@@ -37,6 +39,11 @@ class MusicFlux(nn.Module):
         self.time_in = MLPEmbedder(256, hidden)
         self.vector_in = MLPEmbedder(config.vec_in_dim, hidden)
         self.txt_in = nn.Linear(config.context_in_dim, hidden)
+        self.tempo_in = (
+            TempoEmbedder(hidden, config.patch_size, config.tempo_frame_seconds)
+            if config.tempo_frame_seconds > 0
+            else None
+        )
         self.double_blocks = nn.ModuleList(
             DoubleStreamBlock(hidden, heads, mlp, config.qkv_bias) for _ in range(config.depth)
         )
@@ -70,7 +77,7 @@ class MusicFlux(nn.Module):
         return rope_table(torch.cat((txt_ids, img_ids), dim=1), self.config.axes_dim, self.config.theta)
 
     def bind(
-        self, img_ids: Tensor, txt: Tensor, txt_ids: Tensor, y: Tensor
+        self, img_ids: Tensor, txt: Tensor, txt_ids: Tensor, y: Tensor, tempo: Tensor | None = None
     ) -> Callable[[Tensor, Tensor], Tensor]:
         """A velocity function ``(x, t) -> v`` with the conditioning and the rotary table fixed.
 
@@ -78,14 +85,14 @@ class MusicFlux(nn.Module):
         when every row has the same positions.
 
         Shapes:
-            img_ids: (B, Lx, 3), txt: (B, Lc, context_in_dim), txt_ids: (B, Lc, 3), y: (B, vec_in_dim);
-            returned fn: x (B, Lx, in_channels), t (B,) -> (B, Lx, in_channels).
+            img_ids: (B, Lx, 3), txt: (B, Lc, context_in_dim), txt_ids: (B, Lc, 3), y: (B, vec_in_dim),
+            tempo: (B, 2) or None; returned fn: x (B, Lx, in_channels), t (B,) -> (B, Lx, in_channels).
         """
         shared = bool((img_ids == img_ids[:1]).all() and (txt_ids == txt_ids[:1]).all())
         rope = self.rope(txt_ids[:1], img_ids[:1]) if shared else self.rope(txt_ids, img_ids)
 
         def velocity(x: Tensor, t: Tensor) -> Tensor:
-            return self(x, img_ids, txt, txt_ids, t, y, rope=rope)
+            return self(x, img_ids, txt, txt_ids, t, y, rope=rope, tempo=tempo)
 
         return velocity
 
@@ -98,11 +105,13 @@ class MusicFlux(nn.Module):
         t: Tensor,
         y: Tensor,
         rope: Tensor | None = None,
+        tempo: Tensor | None = None,
     ) -> Tensor:
         """Predict the velocity ``eps - x0`` at time ``t``.
 
         ``rope`` is an optional precomputed ``self.rope(txt_ids, img_ids)``; samplers pass it so the
-        table is built once per run rather than once per call.
+        table is built once per run rather than once per call. ``tempo`` feeds the tempo input of models
+        built with one (``None``: no tempo for any row).
         """
         if x.ndim != 3 or txt.ndim != 3:
             raise ValueError(
@@ -112,6 +121,11 @@ class MusicFlux(nn.Module):
             rope = self.rope(txt_ids, img_ids)
         img = self.img_in(x)
         vec = self.time_in(timestep_embedding(t, 256).to(img.dtype)) + self.vector_in(y)
+        if tempo is not None:
+            if self.tempo_in is None:
+                raise ValueError("this MusicFlux has no tempo input (config.tempo_frame_seconds is 0)")
+            grid, bpm = self.tempo_in(check_tempo(tempo, x.shape[0]), img_ids, img.dtype)
+            img, vec = img + grid, vec + bpm
         txt = self.txt_in(txt)
         for block in self.double_blocks:
             img, txt = self._run(block, img, txt, vec, rope)

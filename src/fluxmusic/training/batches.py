@@ -35,6 +35,7 @@ __all__ = [
     "TrainData",
     "apply_caption_dropout",
     "build_data",
+    "caption_dropout_masks",
     "encode_captions",
     "prepare_batch",
 ]
@@ -169,23 +170,38 @@ def encode_captions(conditioner: Any, captions: list[str], ctx: DistContext) -> 
     ctx.barrier()
 
 
+def caption_dropout_masks(
+    batch: int, p: float, mode: str, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
+    """Which rows lose their token states and which their pooled vector, each with probability ``p``.
+
+    ``independent`` draws the two separately, as the reference does for T5 and CLAP; ``joint`` drops
+    both together. Two draws are made in both modes, so the generator advances the same way.
+
+    Shapes:
+        -> drop_txt (B,) bool, drop_y (B,) bool.
+    """
+    drop_txt = torch.rand(batch, generator=generator) < p
+    drop_y = torch.rand(batch, generator=generator) < p
+    return drop_txt, drop_txt if mode == "joint" else drop_y
+
+
 def apply_caption_dropout(
-    text: TextEmbedding, empty: TextEmbedding, p: float, mode: str, generator: torch.Generator
+    text: TextEmbedding,
+    empty: TextEmbedding,
+    p: float,
+    mode: str,
+    generator: torch.Generator,
+    masks: tuple[Tensor, Tensor] | None = None,
 ) -> TextEmbedding:
     """Replace captions by the empty caption's embedding with probability ``p``.
 
-    ``independent`` drops the token states (``txt``, ``txt_mask``) and the pooled vector ``y`` with
-    separate draws, as the reference does for T5 and CLAP; ``joint`` drops both together. Two draws are
-    made in both modes, so the generator advances the same way.
+    ``masks`` (from :func:`caption_dropout_masks`) gives the dropped rows instead of drawing them.
 
     Shapes:
         text: (B, L, D) / (B, L) / (B, Dy); empty: batch 1 -> like ``text``.
     """
-    batch = text.batch_size
-    drop_txt = torch.rand(batch, generator=generator) < p
-    drop_y = torch.rand(batch, generator=generator) < p
-    if mode == "joint":
-        drop_y = drop_txt
+    drop_txt, drop_y = masks or caption_dropout_masks(text.batch_size, p, mode, generator)
     device = text.txt.device
     drop_txt, drop_y = drop_txt.to(device), drop_y.to(device)
     return TextEmbedding(
@@ -204,14 +220,18 @@ def prepare_batch(
     empty: TextEmbedding,
     vae: Any | None = None,
     conditioner: Any | None = None,
-) -> tuple[Tensor, TextEmbedding]:
-    """Latents and (caption-dropped) text embeddings of a micro-batch, on ``device``.
+    tempo: bool = False,
+) -> tuple[Tensor, TextEmbedding, Tensor | None]:
+    """Latents, (caption-dropped) text embeddings and, with ``tempo``, the tempo rows of a micro-batch.
 
     Audio batches are turned into log-mels, encoded by the VAE and a latent is drawn from the posterior
     with ``generator``; the text comes from ``conditioner`` (cache hits after :func:`encode_captions`).
+    A row loses its tempo (bpm 0) when its caption's token states are dropped (so always in the
+    unconditional rows guidance uses), and with probability
+    ``data.tempo_dropout`` besides, so the model also learns to play without one.
 
     Shapes:
-        -> latents (B, C, T, F) fp32, TextEmbedding (B, L, D) / (B, L) / (B, Dy).
+        -> latents (B, C, T, F) fp32, TextEmbedding (B, L, D) / (B, L) / (B, Dy), tempo (B, 2) or None.
     """
     from fluxmusic.audio import clip_log_mel
 
@@ -228,7 +248,12 @@ def prepare_batch(
         with torch.no_grad():
             latents = vae.encode(mel).sample(generator).float()
             text = conditioner.encode(batch.captions).to(device, torch.float32)
-    text = apply_caption_dropout(
-        text, empty, config.data.caption_dropout, config.data.caption_dropout_mode, generator
-    )
-    return latents, text
+    data = config.data
+    p, mode = data.caption_dropout, data.caption_dropout_mode
+    masks = caption_dropout_masks(rows, p, mode, generator)
+    text = apply_caption_dropout(text, empty, p, mode, generator, masks)
+    if not tempo:
+        return latents, text, None
+    drop = masks[0] | (torch.rand(rows, generator=generator) < data.tempo_dropout)
+    rows_tempo = batch.tempo.reshape(rows, 2).float()
+    return latents, text, torch.where(drop[:, None], 0.0, rows_tempo).to(device)

@@ -7,6 +7,7 @@ same weights.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import torch
 
 from fluxmusic.data.seeding import derive_seed
-from fluxmusic.model import MusicFlux
+from fluxmusic.model import MusicFlux, MusicFluxConfig
 from fluxmusic.training.config import TrainConfig
 
 __all__ = ["build_model", "build_text", "build_vae", "build_vocoder", "text_entry"]
@@ -34,6 +35,8 @@ def build_model(config: TrainConfig, device: torch.device | str = "cpu") -> Musi
     wanted = config.model.musicflux()
     if config.model.init_from:
         model = load_musicflux(config.model.init_from, key=config.model.init_key or None, device="cpu")
+        if model.config != wanted and _adds_tempo(model.config, wanted):
+            model = _add_tempo_input(model, wanted, derive_seed(config.run.seed, "init"))
         if model.config != wanted:
             diff = {
                 k: (v, getattr(model.config, k))
@@ -58,6 +61,27 @@ def build_model(config: TrainConfig, device: torch.device | str = "cpu") -> Musi
             model, lora_config(lora.rank, lora.alpha, lora.dropout, lora.targets, config.model.init_from)
         )
     return model.to(device).train()
+
+
+def _adds_tempo(have: MusicFluxConfig, wanted: MusicFluxConfig) -> bool:
+    """Whether ``wanted`` is ``have`` plus a tempo input (and nothing else changed)."""
+    return (
+        have.tempo_frame_seconds == 0
+        and wanted.tempo_frame_seconds > 0
+        and dataclasses.replace(have, tempo_frame_seconds=wanted.tempo_frame_seconds) == wanted
+    )
+
+
+def _add_tempo_input(model: MusicFlux, wanted: MusicFluxConfig, seed: int) -> MusicFlux:
+    """``model`` with a new, zero-initialised tempo input: same outputs until fine-tuned."""
+    torch.manual_seed(seed)
+    grown = MusicFlux(wanted)
+    result = grown.load_state_dict(model.state_dict(), strict=False)
+    assert not result.unexpected_keys and all(k.startswith("tempo_in.") for k in result.missing_keys)
+    assert grown.tempo_in is not None
+    count = sum(p.numel() for p in grown.tempo_in.parameters())
+    logger.info("added a zero-initialised tempo input (%d parameters)", count)
+    return grown.eval()
 
 
 def build_vae(config: TrainConfig, device: torch.device | str = "cpu") -> Any:

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from fluxmusic.data.dataset import EpochSampler, SkippedItem
 from fluxmusic.data.seeding import derive_seed, generator
 from fluxmusic.flow import flow_matching_loss, interpolate, sample_timesteps, velocity_target
-from fluxmusic.model import image_ids, pack, text_ids
+from fluxmusic.model import MusicFlux, image_ids, pack, text_ids
 from fluxmusic.text.base import TextEmbedding
 from fluxmusic.training import state as run_state
 from fluxmusic.training.batches import DataStream, build_data, encode_captions, prepare_batch
@@ -115,6 +115,7 @@ def flow_loss(
     gen: torch.Generator,
     config: TrainConfig,
     rope_cache: dict[tuple[int, ...], Tensor],
+    tempo: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Rectified-flow loss of one micro-batch: t ~ logit-normal, x_t = (1 - t) x0 + t eps, target eps - x0.
 
@@ -122,7 +123,7 @@ def flow_loss(
     takes part in the gradient all-reduce) and the per-row losses (detached).
 
     Shapes:
-        latents: (B, C, T, F); text: (B, L, D) -> (), (B,).
+        latents: (B, C, T, F); text: (B, L, D); tempo: (B, 2) or None -> (), (B,).
     """
     device = latents.device
     batch, _, t_lat, f_lat = latents.shape
@@ -140,7 +141,8 @@ def flow_loss(
         rope_cache[key] = unwrap(model).rope(text_ids(1, key[2], device), img_ids[:1])
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.run.precision == "bf16")
     with autocast:
-        pred = model(interpolate(x0, noise, t), img_ids, text.txt, txt_ids, t, text.y, rope=rope_cache[key])
+        x_t = interpolate(x0, noise, t)
+        pred = model(x_t, img_ids, text.txt, txt_ids, t, text.y, rope=rope_cache[key], tempo=tempo)
     per_row = flow_matching_loss(pred, velocity_target(x0, noise), reduce=False)
     return per_row.sum() / max(batch, 1), per_row.detach()
 
@@ -198,6 +200,7 @@ def _train(config: TrainConfig, ctx: DistContext, resume: Path | None) -> TrainR
     # 2. the transformer, its wrapper, EMA, optimizer and schedule
     model = build_model(config, device)
     _check_widths(config, model, text, data)
+    _check_tempo_data(model, data)
     torch.manual_seed(derive_seed(run.seed, "torch", ctx.rank))
     strategy = choose_strategy(run.strategy, config.model.preset, ctx)
     wrapped = wrap_model(model, strategy, ctx)
@@ -251,6 +254,7 @@ def _train(config: TrainConfig, ctx: DistContext, resume: Path | None) -> TrainR
 
     # 4. the loop
     rope_cache: dict[tuple[int, ...], Tensor] = {}
+    uses_tempo = unwrap(model).config.tempo_frame_seconds > 0
     tally = _Tally(device)
     last_loss, saved = None, None
     wrapped.train()
@@ -260,11 +264,13 @@ def _train(config: TrainConfig, ctx: DistContext, resume: Path | None) -> TrainR
             if batch.skipped:
                 _record_skips(skip_log, state.step, batch.skipped)
             gen = generator(run.seed, "step", ctx.rank, state.step, micro)
-            latents, batch_text = prepare_batch(
-                batch, gen, config, device, data.latent_shape, empty, vae, text
+            latents, batch_text, batch_tempo = prepare_batch(
+                batch, gen, config, device, data.latent_shape, empty, vae, text, tempo=uses_tempo
             )
             with no_sync(wrapped, strategy, enabled=micro < optim_cfg.grad_accum - 1):
-                loss, per_row = flow_loss(wrapped, latents, batch_text, gen, config, rope_cache)
+                loss, per_row = flow_loss(
+                    wrapped, latents, batch_text, gen, config, rope_cache, tempo=batch_tempo
+                )
                 (loss / optim_cfg.grad_accum).backward()
             tally.add(per_row, len(batch.skipped))
         grad_norm = torch.nn.utils.clip_grad_norm_(
@@ -387,6 +393,24 @@ def _check_widths(config: TrainConfig, model: nn.Module, text: Any, data: Any) -
             f"the transformer takes {cfg.in_channels} features per token; latents have "
             f"{data.latent_shape[0]} channels (x {cfg.patch_size}^2 per patch)"
         )
+
+
+def _check_tempo_data(model: MusicFlux, data: Any) -> None:
+    """A model with a tempo input needs data with tempi (``bpm`` in the manifest, then preprocess)."""
+    if model.config.tempo_frame_seconds <= 0:
+        return
+    if data.from_audio:
+        known = sum(item.bpm is not None for item in data.dataset.items)
+    else:
+        from fluxmusic.data.preprocess import shard_items
+
+        known = sum("tempo" in info for info in shard_items(data.dataset.root))
+    if known == 0:
+        raise ValueError(
+            "the transformer has a tempo input but no training item has a tempo; give items a 'bpm' "
+            "in the manifest (and run fluxmusic preprocess again for shards)"
+        )
+    logger.info("tempo: %d of %d items give a bpm", known, len(data.dataset))
 
 
 def _record_skips(path: Path, step: int, skipped: list[SkippedItem]) -> None:

@@ -181,6 +181,8 @@ class DataConfig:
         caption_dropout: Probability of replacing a caption by "" (classifier-free guidance).
         caption_dropout_mode: ``independent`` (the reference: T5 states and pooled vector dropped
             separately) or ``joint`` (both together).
+        tempo_dropout: For models with a tempo input: probability of training a row without its tempo
+            (besides every row whose caption is dropped), so prompts that name no tempo still work.
         num_workers: DataLoader worker processes per rank.
         check: Before training on a manifest: ``header`` (open every file's header), ``full``
             (decode everything, as ``fluxmusic data check``) or ``off``. Bad items are skipped and listed.
@@ -194,6 +196,7 @@ class DataConfig:
     duration: float = 10.24
     caption_dropout: float = 0.1
     caption_dropout_mode: str = "independent"
+    tempo_dropout: float = 0.1
     num_workers: int = 2
     check: str = "header"
     min_duration: float = 1.0
@@ -205,6 +208,8 @@ class DataConfig:
             raise ValueError("set exactly one of data.manifest (audio files) and data.shards (preprocessed)")
         if not 0.0 <= self.caption_dropout < 1.0:
             raise ValueError(f"data.caption_dropout must be in [0, 1), got {self.caption_dropout}")
+        if not 0.0 <= self.tempo_dropout < 1.0:
+            raise ValueError(f"data.tempo_dropout must be in [0, 1), got {self.tempo_dropout}")
         _choice("data", "caption_dropout_mode", self.caption_dropout_mode, ("independent", "joint"))
         _choice("data", "check", self.check, ("header", "full", "off"))
         if self.duration <= 0:

@@ -3,7 +3,8 @@
 Output layout under ``config.out_dir``::
 
     audio/train/<id>.wav, audio/test/<id>.wav   exact-length mono 16-bit wavs
-    train.json, test.json                       [{"wav": "audio/train/<id>.wav", "label": caption}, ...]
+    train.json, test.json                       [{"wav": "audio/train/<id>.wav", "label": caption,
+                                                  "bpm": bpm, "beat_phase": phase at the clip start}, ...]
     metadata.jsonl                              one JSON object of structured attributes per clip
     stats.json                                  size and label statistics (see ``stats.py``)
     config.json                                 the config that built it (a resume must match it)
@@ -182,6 +183,16 @@ def build_demo_dataset(config: DemoDatasetConfig, progress: bool = False) -> Dem
     return _finish(config, [r for r in records if r is not None], n_planned, n_planned - len(done), elapsed)
 
 
+def manifest_row(record: dict[str, Any]) -> dict[str, Any]:
+    """A clip's manifest item: audio, caption, and its tempo with the beat phase at the clip start."""
+    return {
+        "wav": record["wav"],
+        "label": record["caption"],
+        "bpm": record["bpm"],
+        "beat_phase": round(float(record["start_quarter"]) % 1.0, 6),
+    }
+
+
 def _finish(
     config: DemoDatasetConfig, records: list[dict[str, Any]], n_planned: int, n_new: int, elapsed: float
 ) -> DemoDatasetReport:
@@ -193,7 +204,7 @@ def _finish(
     rejected = [r for r in records if r.get("rejected")]
     out = config.out_dir
     for split in ("train", "test"):
-        manifest = [{"wav": r["wav"], "label": r["caption"]} for r in accepted if r["split"] == split]
+        manifest = [manifest_row(r) for r in accepted if r["split"] == split]
         (out / f"{split}.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n", "utf-8")
     with (out / "metadata.jsonl").open("w", encoding="utf-8") as f:
         for r in accepted:
