@@ -12,6 +12,8 @@ from fluxmusic.text.tempo import prompt_bpm
     [
         ("A lively Irish reel on solo fiddle, 132 BPM, D major", 132.0),
         ("piano, at 90bpm", 90.0),
+        ("A brisk chorale played on choir, 118 beats per minute, in D major", 118.0),
+        ("a waltz at 84 beats a minute", 84.0),
         ("strings, 72.5 bpm", 72.5),
         ("a 5 bpm drone, slow", 66.0),  # out-of-range numbers are not tempi; the word is
         ("a very fast jig", 160.0),  # the longer phrase wins over "fast"

@@ -1,4 +1,4 @@
-"""The tempo a prompt asks for: a number ("132 BPM", "at 90 bpm") or, failing that, a tempo word.
+"""The tempo a prompt asks for: a number ("132 BPM", "90 beats per minute") or, failing that, a tempo word.
 
 Models with a tempo input (``fluxmusic.model.tempo``) take the BPM as a number; the pipeline reads it
 from the prompt with :func:`prompt_bpm` unless one is given explicitly.
@@ -36,7 +36,9 @@ TEMPO_WORDS: dict[str, float] = {
 """Tempo words and the BPM they stand for, matched longest first. The English words are the demo
 dataset's tempo classes (slow <= 75, moderate <= 105, fast <= 139, very fast above) at their centres."""
 
-_NUMBER = re.compile(r"(?<![\d.])(\d{2,3}(?:\.\d+)?)\s*-?\s*bpm\b", re.IGNORECASE)
+_NUMBER = re.compile(
+    r"(?<![\d.])(\d{2,3}(?:\.\d+)?)\s*-?\s*(?:bpm|beats\s+(?:per|a|/)\s*min(?:ute)?)\b", re.IGNORECASE
+)
 _WORDS = re.compile(
     r"\b(" + "|".join(re.escape(w) for w in sorted(TEMPO_WORDS, key=len, reverse=True)) + r")\b",
     re.IGNORECASE,
@@ -44,7 +46,8 @@ _WORDS = re.compile(
 
 
 def prompt_bpm(prompt: str) -> float | None:
-    """The BPM a prompt names ("A lively reel, 132 BPM" -> 132), else its first tempo word's, else None.
+    """The BPM a prompt names ("a reel, 132 BPM", "at 90 beats per minute"), else its first tempo word's,
+    else None.
 
     Numbers outside [MIN_BPM, MAX_BPM] are not read as tempi.
     """
