@@ -98,3 +98,13 @@ def tiny_pipeline():  # noqa: ANN201
 def tiny_pipeline_patch4():  # noqa: ANN201
     """The tiny pipeline with a transformer packing 4 x 4 latent patches (as the bundled model)."""
     return build_tiny_pipeline(seed=1, patch_size=4)
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline_tempo():  # noqa: ANN201
+    """The tiny pipeline with a tempo input given random (non-zero) weights, as if trained."""
+    pipe = build_tiny_pipeline(seed=2, tempo_frame_seconds=0.04)
+    with torch.no_grad():
+        for p in pipe.transformer.tempo_in.parameters():
+            p.normal_(0, 0.2, generator=torch.Generator().manual_seed(0))
+    return pipe

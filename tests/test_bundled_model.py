@@ -44,6 +44,26 @@ def test_bundled_model_generates_a_short_clip(bundled_pipeline: FluxMusicPipelin
     assert not (out.waveforms[0] == out.waveforms[1]).all()  # the prompt matters
 
 
+def test_bundled_model_plays_the_beats_it_is_given(bundled_pipeline: FluxMusicPipeline) -> None:
+    import numpy as np
+
+    from fluxmusic.evaluation.tempo import beat_alignment
+
+    assert bundled_pipeline.transformer.config.tempo_frame_seconds > 0  # the tempo input is shipped
+    read = bundled_pipeline(["a jig on fiddle, 132 bpm"], duration=1.28, steps=2, progress=False)
+    assert read.bpm == [132.0]  # read from the prompt
+    # the same words and noise, only the tempo input differs: each clip's onsets should fall on its own
+    # beat grid more than on the other tempi's
+    tempi = (60.0, 90.0, 150.0)
+    own, other = [], []
+    for prompt in ("a piano piece", "a fiddle reel"):
+        for bpm in tempi:
+            clip = bundled_pipeline(prompt, bpm=bpm, steps=8, seed=3, progress=False).waveforms[0]
+            own.append(beat_alignment(clip, bpm))
+            other += [beat_alignment(clip, b) for b in tempi if b != bpm]
+    assert np.mean(own) > np.mean(other) + 0.05, (own, other)
+
+
 def test_bundled_model_with_a_wrong_hash_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -165,33 +165,21 @@ def test_auto_dtype_uses_bf16_only_where_the_cpu_has_it(monkeypatch: pytest.Monk
     assert pipeline.resolve_dtype(None, torch.device("mps")) == torch.float32
 
 
-@pytest.fixture(scope="module")
-def tempo_pipeline():  # noqa: ANN201
-    """The tiny pipeline with a trained-looking (random, non-zero) tempo input."""
-    from conftest import build_tiny_pipeline
-
-    pipe = build_tiny_pipeline(seed=2, tempo_frame_seconds=0.04)
-    with torch.no_grad():
-        for p in pipe.transformer.tempo_in.parameters():
-            p.normal_(0, 0.2, generator=torch.Generator().manual_seed(0))
-    return pipe
-
-
-def test_tempo_is_read_from_the_prompt_or_given(tempo_pipeline: FluxMusicPipeline) -> None:
+def test_tempo_is_read_from_the_prompt_or_given(tiny_pipeline_tempo: FluxMusicPipeline) -> None:
     prompts = ["a reel, 132 BPM", "a slow air", "a calm piano piece"]
-    read = _gen(tempo_pipeline, prompt=prompts)
+    read = _gen(tiny_pipeline_tempo, prompt=prompts)
     assert read.bpm == [132.0, 66.0, None]
-    given = _gen(tempo_pipeline, prompt=prompts, bpm=[None, 100.0, None])
+    given = _gen(tiny_pipeline_tempo, prompt=prompts, bpm=[None, 100.0, None])
     assert given.bpm == [132.0, 100.0, None]
     assert not _differs(given.waveforms[0], read.waveforms[0])  # same tempo, same clip
     assert _differs(given.waveforms[1], read.waveforms[1])  # the tempo input steers the clip
-    assert _gen(tempo_pipeline, prompt=prompts, bpm=90.0, num_per_prompt=2).bpm == [90.0] * 6
+    assert _gen(tiny_pipeline_tempo, prompt=prompts, bpm=90.0, num_per_prompt=2).bpm == [90.0] * 6
 
 
 @pytest.mark.parametrize(
     "kwargs,match",
     [({"bpm": 5.0}, "bpm must be between"), ({"bpm": [90.0, 100.0]}, "2 bpm values for 1 prompts")],
 )
-def test_bad_tempo_requests(tempo_pipeline: FluxMusicPipeline, kwargs: dict, match: str) -> None:
+def test_bad_tempo_requests(tiny_pipeline_tempo: FluxMusicPipeline, kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        _gen(tempo_pipeline, **kwargs)
+        _gen(tiny_pipeline_tempo, **kwargs)

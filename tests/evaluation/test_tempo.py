@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from fluxmusic.evaluation.tempo import (
+    beat_alignment,
     circular_octave_correlation,
     density_correlation,
     estimate_onset_rates,
@@ -113,3 +114,14 @@ def test_pulse_clarity_is_high_for_a_steady_beat_and_low_without_one() -> None:
     assert math.isnan(pulse_clarity(click_track(120.0, seconds=0.5)))  # shorter than a 60 BPM beat
     with pytest.raises(ValueError, match="bpm_range"):
         pulse_clarity(click_track(120.0), bpm_range=(180.0, 60.0))
+
+
+def test_beat_alignment_sees_onsets_on_or_off_the_given_grid() -> None:
+    clicks = click_track(120.0, accent_every=1)  # a click every 0.5 s from t = 0
+    on_beat = beat_alignment(clicks, 120.0)
+    assert on_beat > 0.7
+    assert beat_alignment(clicks, 120.0, phase=0.5) == pytest.approx(-on_beat, abs=1e-6)  # off-beat
+    assert abs(beat_alignment(clicks, 97.0)) < 0.3  # an unrelated grid
+    assert math.isnan(beat_alignment(torch.zeros(SR), 120.0))
+    with pytest.raises(ValueError, match="bpm must be a positive number"):
+        beat_alignment(clicks, 0.0)

@@ -181,6 +181,36 @@ def pulse_clarity(
     return float(correlation[shortest : longest + 1].max() / correlation[0])
 
 
+def beat_alignment(
+    waveform: Tensor | np.ndarray,
+    bpm: float,
+    phase: float = 0.0,
+    sample_rate: int = SAMPLE_RATE,
+    hop_length: int = HOP_LENGTH,
+) -> float:
+    """How much the onsets fall on a given beat grid: the onset-strength-weighted mean of
+    ``cos(2 pi (phase + t * bpm / 60))`` over the clip.
+
+    1 when every onset is on a beat, -1 when every onset is half-way between beats, near 0 for onsets
+    unrelated to the grid (or a steady texture); NaN for a silent clip. For a model with a tempo input
+    (beats at ``phase`` from the clip start) this asks whether it played the beats it was given, not just
+    the tempo.
+
+    Shapes:
+        waveform: (S,)
+    """
+    import librosa
+
+    if not (math.isfinite(bpm) and bpm > 0 and math.isfinite(phase)):
+        raise ValueError(f"bpm must be a positive number and phase finite, got bpm={bpm}, phase={phase}")
+    envelope = _onset_envelope(waveform, sample_rate, hop_length)
+    if envelope is None:
+        return math.nan
+    times = librosa.frames_to_time(np.arange(envelope.size), sr=sample_rate, hop_length=hop_length)
+    grid = np.cos(2 * np.pi * (phase + times * bpm / 60.0))
+    return float((envelope * grid).sum() / envelope.sum())
+
+
 def estimate_onset_rates(
     waveforms: Tensor | np.ndarray | Sequence[Tensor | np.ndarray], sample_rate: int = SAMPLE_RATE
 ) -> np.ndarray:
