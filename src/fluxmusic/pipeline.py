@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -289,7 +290,7 @@ class FluxMusicPipeline:
             if bpm is not None:
                 raise ValueError("this model has no tempo input; ask for the tempo in the prompt instead")
             return None
-        given = [bpm] * len(prompts) if bpm is None or isinstance(bpm, (int, float)) else None
+        given = [bpm] * len(prompts) if bpm is None or isinstance(bpm, numbers.Real) else None
         if given is None:
             listed = list(bpm)  # type: ignore[arg-type]
             if len(listed) * num_per_prompt != len(prompts):

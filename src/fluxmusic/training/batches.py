@@ -227,8 +227,8 @@ def prepare_batch(
     Audio batches are turned into log-mels, encoded by the VAE and a latent is drawn from the posterior
     with ``generator``; the text comes from ``conditioner`` (cache hits after :func:`encode_captions`).
     A row loses its tempo (bpm 0) when its caption's token states are dropped (so always in the
-    unconditional rows guidance uses), and with probability
-    ``data.tempo_dropout`` besides, so the model also learns to play without one.
+    unconditional rows guidance uses), and with probability ``data.tempo_dropout`` besides, so the
+    model also learns to play without one.
 
     Shapes:
         -> latents (B, C, T, F) fp32, TextEmbedding (B, L, D) / (B, L) / (B, Dy), tempo (B, 2) or None.
