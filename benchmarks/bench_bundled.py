@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         bpm_range = tuple(json.loads(data_config.read_text()).get("bpm_range", bpm_range))
     score = Scorer(judge, prompts, load_waveforms(args.data, reference), reference, bpm_range)
     pipe = FluxMusicPipeline.from_pretrained(args.model, device=args.device, dtype="float32")
-    if pipe.transformer.config.tempo_frame_seconds > 0:  # the pipeline reads each prompt's BPM
+    if pipe.transformer.config.has_tempo_input:  # the pipeline reads each prompt's BPM
         read = sum(prompt_bpm(r["caption"]) == r["bpm"] for r in prompts)
         report["tempo_input"] = {"prompts_read_exactly": read, "prompts": len(prompts)}
         print(f"tempo input: the requested BPM is read exactly from {read} of {len(prompts)} prompts")

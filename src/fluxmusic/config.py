@@ -96,6 +96,11 @@ class MusicFluxConfig:
             )
 
     @property
+    def has_tempo_input(self) -> bool:
+        """Whether the model takes a tempo (``tempo_frame_seconds > 0``)."""
+        return self.tempo_frame_seconds > 0
+
+    @property
     def head_dim(self) -> int:
         """Width of one attention head."""
         return self.hidden_size // self.num_heads

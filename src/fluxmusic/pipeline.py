@@ -286,13 +286,14 @@ class FluxMusicPipeline:
         Shapes:
             -> (B, 2), bpm 0 for clips without a tempo.
         """
-        if self.transformer.config.tempo_frame_seconds <= 0:
+        if not self.transformer.config.has_tempo_input:
             if bpm is not None:
                 raise ValueError("this model has no tempo input; ask for the tempo in the prompt instead")
             return None
-        given = [bpm] * len(prompts) if bpm is None or isinstance(bpm, numbers.Real) else None
-        if given is None:
-            listed = list(bpm)  # type: ignore[arg-type]
+        if bpm is None or isinstance(bpm, numbers.Real):
+            given = [bpm] * len(prompts)
+        else:
+            listed = list(bpm)
             if len(listed) * num_per_prompt != len(prompts):
                 raise ValueError(
                     f"got {len(listed)} bpm values for {len(prompts) // num_per_prompt} prompts; "

@@ -41,7 +41,7 @@ class MusicFlux(nn.Module):
         self.txt_in = nn.Linear(config.context_in_dim, hidden)
         self.tempo_in = (
             TempoEmbedder(hidden, config.patch_size, config.tempo_frame_seconds)
-            if config.tempo_frame_seconds > 0
+            if config.has_tempo_input
             else None
         )
         self.double_blocks = nn.ModuleList(

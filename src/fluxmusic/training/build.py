@@ -66,8 +66,8 @@ def build_model(config: TrainConfig, device: torch.device | str = "cpu") -> Musi
 def _adds_tempo(have: MusicFluxConfig, wanted: MusicFluxConfig) -> bool:
     """Whether ``wanted`` is ``have`` plus a tempo input (and nothing else changed)."""
     return (
-        have.tempo_frame_seconds == 0
-        and wanted.tempo_frame_seconds > 0
+        not have.has_tempo_input
+        and wanted.has_tempo_input
         and dataclasses.replace(have, tempo_frame_seconds=wanted.tempo_frame_seconds) == wanted
     )
 

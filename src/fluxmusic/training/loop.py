@@ -254,7 +254,7 @@ def _train(config: TrainConfig, ctx: DistContext, resume: Path | None) -> TrainR
 
     # 4. the loop
     rope_cache: dict[tuple[int, ...], Tensor] = {}
-    uses_tempo = unwrap(model).config.tempo_frame_seconds > 0
+    uses_tempo = unwrap(model).config.has_tempo_input
     tally = _Tally(device)
     last_loss, saved = None, None
     wrapped.train()
@@ -397,7 +397,7 @@ def _check_widths(config: TrainConfig, model: nn.Module, text: Any, data: Any) -
 
 def _check_tempo_data(model: MusicFlux, data: Any) -> None:
     """A model with a tempo input needs data with tempi (``bpm`` in the manifest, then preprocess)."""
-    if model.config.tempo_frame_seconds <= 0:
+    if not model.config.has_tempo_input:
         return
     if data.from_audio:
         known = sum(item.bpm is not None for item in data.dataset.items)
