@@ -124,6 +124,8 @@ class Scorer:
             "family_accuracy": acc["accuracy"],
             "families": len(acc["per_family"]),
             "per_family": acc["per_family"],
+            "top_confusion": {k: v["family"] for k, v in acc["top_confusion"].items()},
+            "predicted": predicted,
             "tempo": tempo.to_dict(),
             "onsets": {
                 "log_corr": density_correlation(self.bpm, rates),
@@ -164,6 +166,8 @@ def generate(
             seed=args.seed + i,
             guidance=args.guidance,
             guidance_interval=args.guidance_interval,
+            guidance_eta=args.guidance_eta,
+            shift=args.shift,
             progress=False,
             **kw,
         )
@@ -276,6 +280,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="guide only at LO <= t <= HI (default: the model's)",
     )
     p.add_argument(
+        "--guidance-eta",
+        type=float,
+        default=None,
+        help="weight of the guidance update's parallel part (1 = plain guidance; default: the model's)",
+    )
+    p.add_argument("--shift", type=float, default=None, help="time-grid shift (default: the model's)")
+    p.add_argument(
         "--duration", type=float, default=None, help="seconds (default: the dataset's clip length)"
     )
     p.add_argument("--ceiling", choices=("chars", "pairs", "none"), default="chars")
@@ -369,6 +380,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.guidance = defaults.get("guidance", 7.0) if args.guidance is None else args.guidance
     if args.guidance_interval is None:
         args.guidance_interval = defaults.get("guidance_interval")
+    args.guidance_eta = defaults.get("guidance_eta", 1.0) if args.guidance_eta is None else args.guidance_eta
+    args.shift = defaults.get("shift", 1.0) if args.shift is None else args.shift
     ceiling_config = (args.samplers[0], max(args.steps), args.dtypes[0])
     if args.ceiling != "none":
         pipe.dtype = DTYPES[ceiling_config[2]]
@@ -396,6 +409,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
 
     interval = "" if args.guidance_interval is None else f" in t {tuple(args.guidance_interval)}"
+    interval += "" if args.guidance_eta == 1.0 else f", eta {args.guidance_eta}"
+    interval += "" if args.shift == 1.0 else f", shift {args.shift}"
     print(f"\ngenerations (guidance {args.guidance}{interval}, {args.duration:.2f} s, seed {args.seed})")
     print_header()
     grid, shown = [], {}

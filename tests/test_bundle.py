@@ -58,6 +58,25 @@ def test_bundled_guidance_interval_is_the_default(source_dir: Path, tmp_path: Pa
     assert torch.equal(default, explicit) and not torch.equal(default, everywhere)
 
 
+def test_bundled_guidance_eta_and_shift_are_the_defaults(source_dir: Path, tmp_path: Path) -> None:
+    folder = bundle_model_dir(
+        source_dir, tmp_path / "b", defaults={"steps": 3, "guidance_eta": 0.0, "shift": 2.0}
+    )
+    pipe = FluxMusicPipeline.from_pretrained(folder, device="cpu", dtype="float32")
+    assert pipe.spec.defaults["guidance_eta"] == 0.0 and pipe.spec.defaults["shift"] == 2.0
+    kwargs = {"duration": 0.64, "seed": 1, "guidance": 4.0, "progress": False}
+    default = pipe("a calm piano piece", **kwargs).waveforms
+    explicit = pipe("a calm piano piece", guidance_eta=0.0, shift=2.0, **kwargs).waveforms
+    plain = pipe("a calm piano piece", guidance_eta=1.0, shift=2.0, **kwargs).waveforms
+    uniform = pipe("a calm piano piece", guidance_eta=0.0, shift=1.0, **kwargs).waveforms
+    assert torch.equal(default, explicit)
+    assert not torch.equal(default, plain) and not torch.equal(default, uniform)
+    with pytest.raises(ValueError, match="guidance eta"):
+        bundle_model_dir(source_dir, tmp_path / "c", defaults={"guidance_eta": -1})
+    with pytest.raises(ValueError, match="shift must be a positive"):
+        pipe("a calm piano piece", shift=0.0, **kwargs)
+
+
 def test_modified_weights_are_refused(
     bundled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -104,5 +123,11 @@ def test_cli_bundle(source_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixt
     shutil.rmtree(out)
     assert main([*cmd, "--guidance-interval", "0.9", "0.1"]) == 2
     assert "guidance interval must satisfy" in capsys.readouterr().err
+    assert main([*cmd, "--guidance-eta", "-1"]) == 2 and "guidance eta" in capsys.readouterr().err
+    assert main([*cmd, "--shift", "0"]) == 2 and "--shift" in capsys.readouterr().err
+    assert main([*cmd, "--guidance-eta", "0", "--shift", "3"]) == 0
+    defaults = json.loads((out / MODEL_INDEX).read_text())["defaults"]
+    assert defaults["guidance_eta"] == 0.0 and defaults["shift"] == 3.0
+    shutil.rmtree(out)
     assert main(["bundle", str(tmp_path / "nothing"), str(out)]) == 2
     assert "not a fluxmusic model folder" in capsys.readouterr().err

@@ -43,6 +43,17 @@ def test_guidance_interval_is_recorded_and_reproduces(model_dir: Path, tmp_path:
     assert (a == b).all() and not (a == c).all()
 
 
+def test_guidance_eta_and_shift_are_recorded(model_dir: Path, tmp_path: Path) -> None:
+    base = ("a jig", "--seed", "2", "--guidance", "4")
+    assert _run(model_dir, *base, "-o", str(tmp_path / "plain.wav")) == 0
+    plain = json.loads((tmp_path / "plain.json").read_text())
+    assert plain["guidance_eta"] == 1.0 and plain["shift"] == 1.0  # the tiny model's defaults
+    assert _run(model_dir, *base, "--guidance-eta", "0", "--shift", "2", "-o", str(tmp_path / "p.wav")) == 0
+    side = json.loads((tmp_path / "p.json").read_text())
+    assert side["guidance_eta"] == 0.0 and side["shift"] == 2.0
+    assert not (sf.read(tmp_path / "plain.wav")[0] == sf.read(tmp_path / "p.wav")[0]).all()
+
+
 def test_sidecar_reproduces_the_clip(model_dir: Path, tmp_path: Path) -> None:
     assert _run(model_dir, "a jig", "-o", str(tmp_path / "a.wav"), "--seed", "9") == 0
     side = json.loads((tmp_path / "a.json").read_text())
@@ -89,6 +100,8 @@ def test_prompt_file_into_folder_flac(model_dir: Path, tmp_path: Path) -> None:
         (["x", "--steps", "0"], "--steps"),
         (["x", "--guidance", "nan"], "--guidance"),
         (["x", "--guidance-interval", "0.6", "0.2"], "guidance interval must satisfy"),
+        (["x", "--guidance-eta", "-0.5"], "guidance eta must be"),
+        (["x", "--shift", "0"], "--shift must be a positive"),
         (["x", "--model", "enormous"], "unknown model"),
         (["x", "--prompt-file", "/nonexistent/prompts.txt"], "not found"),
         (["x", "--bpm", "1000"], "--bpm must be between"),

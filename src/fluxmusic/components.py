@@ -30,7 +30,7 @@ import torch
 
 from fluxmusic.audio import AudioVAE, GriffinLimVocoder, HifiGanVocoder, Vocoder
 from fluxmusic.checkpoints import CheckpointError, load_musicflux
-from fluxmusic.flow.guidance import check_interval
+from fluxmusic.flow.guidance import check_eta, check_interval
 from fluxmusic.model import MusicFlux
 from fluxmusic.text.base import TextConditioner
 from fluxmusic.text.minilm import sha256_file
@@ -315,12 +315,14 @@ def bundle_model_dir(
     index = read_model_index(src)
     if dst.exists() and any(dst.iterdir()):
         raise FileExistsError(f"{dst} exists and is not empty; choose a new folder or remove it first")
-    known = {"steps", "guidance", "guidance_interval", "negative_prompt", "sampler"}
+    known = {"steps", "guidance", "guidance_interval", "guidance_eta", "shift", "negative_prompt", "sampler"}
     unknown = sorted(set(defaults or {}) - known)
     if unknown:
         raise ValueError(f"unknown pipeline defaults {unknown}; use {', '.join(sorted(known))}")
     if (defaults or {}).get("guidance_interval") is not None:
         defaults = {**defaults, "guidance_interval": list(check_interval(defaults["guidance_interval"]))}
+    if (defaults or {}).get("guidance_eta") is not None:
+        defaults = {**defaults, "guidance_eta": check_eta(defaults["guidance_eta"])}
     transformer = load_musicflux(src / index["transformer"], device=torch.device("cpu"))
     transformer.to(dtype)
     save_musicflux(transformer, dst / "transformer")

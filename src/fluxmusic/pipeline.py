@@ -29,7 +29,7 @@ from fluxmusic.components import (
     save_model_dir,
 )
 from fluxmusic.flow import SAMPLERS, classifier_free_guidance, sample
-from fluxmusic.flow.guidance import check_interval
+from fluxmusic.flow.guidance import check_eta, check_interval
 from fluxmusic.model import MusicFlux, image_ids, pack, text_ids, unpack
 from fluxmusic.text.base import TextConditioner, TextEmbedding
 from fluxmusic.text.tempo import MAX_BPM, MIN_BPM, prompt_bpm
@@ -353,8 +353,9 @@ class FluxMusicPipeline:
         steps: int | None = None,
         guidance: float | None = None,
         guidance_interval: tuple[float, float] | None = None,
+        guidance_eta: float | None = None,
         sampler: str | None = None,
-        shift: float = 1.0,
+        shift: float | None = None,
         seed: int | None = None,
         generator: torch.Generator | None = None,
         num_per_prompt: int = 1,
@@ -373,8 +374,11 @@ class FluxMusicPipeline:
             guidance_interval: ``(lo, hi)``: guide only at times ``lo <= t <= hi`` (t = 1 is noise) and
                 use the conditional velocity alone elsewhere, at half the cost per step (default: the
                 model's, else guidance at every step).
+            guidance_eta: Weight of the guidance update's part along the conditional denoised
+                estimate (projected guidance, :func:`fluxmusic.flow.classifier_free_guidance`): 1.0 is
+                plain guidance, 0.0 pushes only the content (default: the model's, else 1.0).
             sampler: ``euler``, ``heun`` or ``midpoint``.
-            shift: Time-grid shift (1.0 = uniform, the reference's).
+            shift: Time-grid shift (1.0 = uniform, the reference's; default: the model's, else 1.0).
             seed: Row i uses seed ``seed + i``, so any single clip can be regenerated alone.
             generator: Alternatively, one generator for all noise (seeds are then not reported).
             num_per_prompt: Clips per prompt.
@@ -393,6 +397,10 @@ class FluxMusicPipeline:
         interval = check_interval(
             d.get("guidance_interval") if guidance_interval is None else guidance_interval
         )
+        eta = check_eta(d.get("guidance_eta", 1.0) if guidance_eta is None else guidance_eta)
+        shift = float(d.get("shift", 1.0) if shift is None else shift)
+        if not (math.isfinite(shift) and shift > 0):
+            raise ValueError(f"shift must be a positive number (1.0 = uniform), got {shift}")
         self._check(prompts, duration, steps, guidance, sampler, num_per_prompt)  # 1. check
         prompts = [p for p in prompts for _ in range(num_per_prompt)]
         negative_prompt = d.get("negative_prompt", "") if negative_prompt is None else negative_prompt
@@ -429,7 +437,7 @@ class FluxMusicPipeline:
         autocast = torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32)
         with torch.inference_mode(), autocast:
             tokens = sample(
-                classifier_free_guidance(velocity, guidance, interval, conditional),
+                classifier_free_guidance(velocity, guidance, interval, conditional, eta),
                 pack(noise, patch),
                 steps=steps,
                 method=sampler,

@@ -135,6 +135,45 @@ def test_bad_guidance_interval_is_named(interval: tuple) -> None:
         classifier_free_guidance(lambda x, t: x, 3.0, interval=interval)
 
 
+def _linear_halves(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """A batched field whose conditional and unconditional halves differ in level and in content."""
+    half = len(x) // 2
+    w = torch.linspace(-1.0, 1.0, x.shape[-1])
+    return torch.cat((1.5 * x[:half] + w, 0.5 * x[half:] - w.flip(0)))
+
+
+@pytest.mark.parametrize("eta", [0.0, 0.4])
+def test_projected_guidance_weights_the_part_along_the_denoised_estimate(eta: float) -> None:
+    x, t, scale = torch.randn(3, 4, 6, generator=torch.Generator().manual_seed(0)), torch.rand(3), 4.0
+    v_cond, v_uncond = _linear_halves(torch.cat((x, x)), torch.cat((t, t))).chunk(2)
+    plain = classifier_free_guidance(_linear_halves, scale)(x, t)
+    projected = classifier_free_guidance(_linear_halves, scale, eta=eta)(x, t)
+    tt = t.view(-1, 1, 1)
+    x0_cond, x0_plain, x0_proj = (x - tt * v for v in (v_cond, plain, projected))
+    unit = x0_cond / x0_cond.flatten(1).norm(dim=1).view(-1, 1, 1)
+
+    def along(d: torch.Tensor) -> torch.Tensor:
+        return (d * unit).flatten(1).sum(1)
+
+    # plain guidance moves x0 by (scale - 1) * (x0_c - x0_u) from x0_c; projected keeps eta of that along x0_c
+    torch.testing.assert_close(along(x0_proj - x0_cond), eta * along(x0_plain - x0_cond))
+    ortho = lambda d: d - along(d).view(-1, 1, 1) * unit  # noqa: E731
+    torch.testing.assert_close(ortho(x0_proj - x0_cond), ortho(x0_plain - x0_cond))
+    assert along(x0_plain - x0_cond).abs().min() > 1e-3  # the test field has a parallel part to drop
+
+
+def test_eta_one_is_plain_guidance_exactly() -> None:
+    x, t = torch.randn(2, 3, 5), torch.rand(2)
+    plain = classifier_free_guidance(_linear_halves, 3.0)(x, t)
+    assert torch.equal(classifier_free_guidance(_linear_halves, 3.0, eta=1.0)(x, t), plain)
+
+
+@pytest.mark.parametrize("eta", [-0.5, float("nan"), float("inf"), "a"])
+def test_bad_guidance_eta_is_named(eta: object) -> None:
+    with pytest.raises(ValueError, match="guidance eta"):
+        classifier_free_guidance(lambda x, t: x, 3.0, eta=eta)  # type: ignore[arg-type]
+
+
 def _golden_cfg_velocity(model, g: dict):  # noqa: ANN001, ANN202
     """The golden model bound to [conditional; null] text, the reference's CFG batch."""
     ids, tids = g["prepare.img_ids"], g["prepare.txt_ids"]

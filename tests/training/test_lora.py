@@ -43,6 +43,17 @@ def test_full_finetune_from_reference_checkpoint(reference_checkpoint, tones: Pa
         train(load_config(write_toml(wrong, tmp_path / "w.toml")))
 
 
+def test_init_from_bf16_weights_trains_fp32_master_weights(tones: Path, tmp_path: Path) -> None:
+    from fluxmusic.checkpoints import save_musicflux
+    from fluxmusic.training.build import build_model
+
+    torch.manual_seed(3)
+    folder = save_musicflux(MusicFlux(PRESETS["tiny"]).to(torch.bfloat16), tmp_path / "bf16")
+    config = tiny_config(tmp_path / "run", tones, model={"init_from": str(folder)})
+    model = build_model(load_config(write_toml(config, tmp_path / "c.toml")))
+    assert {p.dtype for p in model.parameters()} == {torch.float32}  # bf16 master weights would lose updates
+
+
 def test_lora_finetune_and_pipeline_load_unload(
     reference_checkpoint, tone_shards: Path, tmp_path: Path
 ) -> None:  # noqa: ANN001

@@ -7,11 +7,41 @@ import argparse
 from fluxmusic.cli.console import UserError, quiet_third_party_progress
 
 
-def add_guidance_interval(p: argparse.ArgumentParser, help_text: str) -> None:
-    """``--guidance-interval LO HI`` (shared by ``generate`` and ``bundle``)."""
+def add_guidance_shape(p: argparse.ArgumentParser, default: str) -> None:
+    """``--guidance-interval LO HI``, ``--guidance-eta`` and ``--shift`` (shared by ``generate`` and
+    ``bundle``); ``default`` ends each help text, e.g. "(default: the model's)"."""
     p.add_argument(
-        "--guidance-interval", type=float, nargs=2, metavar=("LO", "HI"), default=None, help=help_text
+        "--guidance-interval",
+        type=float,
+        nargs=2,
+        metavar=("LO", "HI"),
+        default=None,
+        help=f"guide only at times LO <= t <= HI (t = 1 is noise); the other steps cost half {default}",
     )
+    p.add_argument(
+        "--guidance-eta",
+        type=float,
+        default=None,
+        help="projected guidance: weight of the guidance update's part along the denoised estimate "
+        f"(1 = plain guidance, 0 = push the content only, not the level) {default}",
+    )
+    p.add_argument(
+        "--shift",
+        type=float,
+        default=None,
+        help=f"time-grid shift (1 = uniform, > 1 = more steps near noise) {default}",
+    )
+
+
+def check_guidance_shape(args: argparse.Namespace) -> None:
+    """Refuse a bad ``--guidance-interval``, ``--guidance-eta`` or ``--shift`` before any model loads."""
+    from fluxmusic.flow.guidance import check_eta, check_interval
+
+    check_interval(args.guidance_interval)  # ValueError: one line from the command line's main
+    if args.guidance_eta is not None:
+        check_eta(args.guidance_eta)
+    if args.shift is not None and not 0 < args.shift < float("inf"):
+        raise UserError(f"--shift must be a positive number (1 = uniform), got {args.shift}")
 
 
 def read_prompt_file(path: str) -> list[str]:
@@ -40,6 +70,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         raise UserError(f"--duration must be a positive number of seconds, got {args.duration}")
     if args.guidance is not None and not abs(args.guidance) < float("inf"):
         raise UserError(f"--guidance must be a finite number, got {args.guidance}")
+    check_guidance_shape(args)
     from fluxmusic.text.tempo import MAX_BPM, MIN_BPM
 
     if args.bpm is not None and not MIN_BPM <= args.bpm <= MAX_BPM:
@@ -63,6 +94,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         steps=args.steps,
         guidance=args.guidance,
         guidance_interval=args.guidance_interval,
+        guidance_eta=args.guidance_eta,
         sampler=args.sampler,
         shift=args.shift,
         seed=args.seed,
@@ -82,8 +114,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         "negative_prompt": defaults.get("negative_prompt", "")
         if args.negative_prompt is None
         else args.negative_prompt,
+        "guidance_eta": defaults.get("guidance_eta", 1.0) if args.guidance_eta is None else args.guidance_eta,
         "duration": args.duration or pipe.spec.default_duration,
-        "shift": args.shift,
+        "shift": defaults.get("shift", 1.0) if args.shift is None else args.shift,
         "dtype": str(pipe.dtype).removeprefix("torch."),
         "device": str(pipe.device),
         "text_mode": args.text_mode,
@@ -123,11 +156,7 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--guidance", type=float, default=None, help="classifier-free guidance scale (default: the model's)"
     )
-    add_guidance_interval(
-        p,
-        "guide only at times LO <= t <= HI (t = 1 is noise); the other steps cost half "
-        "(default: the model's, else every step)",
-    )
+    add_guidance_shape(p, "(default: the model's)")
     p.add_argument(
         "--negative-prompt",
         default=None,
@@ -146,7 +175,6 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
         help="tempo for models with a tempo input, such as the bundled one (default: read from the "
         'prompt, "132 BPM" or a word like "slow"); other models take the tempo in the prompt only',
     )
-    p.add_argument("--shift", type=float, default=1.0, help="time-grid shift (1.0 = uniform)")
     p.add_argument("--seed", type=int, default=None, help="seed of the first clip; clip i uses seed + i")
     p.add_argument("--num-per-prompt", type=int, default=1, help="clips per prompt")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from fluxmusic.cli.console import UserError
-from fluxmusic.cli.generate import add_guidance_interval
+from fluxmusic.cli.generate import add_guidance_shape, check_guidance_shape
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
@@ -21,10 +21,11 @@ def _cmd_bundle(args: argparse.Namespace) -> int:
 
     from fluxmusic.components import bundle_model_dir
 
-    names = ("steps", "guidance", "guidance_interval", "sampler", "negative_prompt")
+    names = ("steps", "guidance", "guidance_interval", "guidance_eta", "shift", "sampler", "negative_prompt")
     defaults = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if args.steps is not None and args.steps < 1:
         raise UserError(f"--steps must be >= 1, got {args.steps}")
+    check_guidance_shape(args)
     out = bundle_model_dir(
         args.input, args.output, dtype=getattr(torch, args.dtype), defaults=defaults, name=args.name
     )
@@ -52,7 +53,7 @@ def add_bundle(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--steps", type=int, default=None, help="default sampling steps")
     p.add_argument("--guidance", type=float, default=None, help="default guidance scale")
-    add_guidance_interval(p, "default guidance interval: guide only at times LO <= t <= HI (t = 1 is noise)")
+    add_guidance_shape(p, "(recorded as the folder's default)")
     p.add_argument("--sampler", default=None, choices=("euler", "heun", "midpoint"), help="default sampler")
     p.add_argument("--negative-prompt", default=None, help="default negative prompt")
     p.add_argument("--name", default=None, help="model name recorded in fluxmusic.json")

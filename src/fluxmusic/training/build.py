@@ -34,7 +34,9 @@ def build_model(config: TrainConfig, device: torch.device | str = "cpu") -> Musi
 
     wanted = config.model.musicflux()
     if config.model.init_from:
-        model = load_musicflux(config.model.init_from, key=config.model.init_key or None, device="cpu")
+        model = load_musicflux(  # fp32 master weights, also from bf16-stored ones (the bundled model)
+            config.model.init_from, key=config.model.init_key or None, device="cpu", dtype=torch.float32
+        )
         if model.config != wanted and _adds_tempo(model.config, wanted):
             model = _add_tempo_input(model, wanted, derive_seed(config.run.seed, "init"))
         if model.config != wanted:
