@@ -14,6 +14,7 @@ from fluxmusic.checkpoints import CheckpointError
 from fluxmusic.cli import main
 from fluxmusic.components import MODEL_INDEX, bundle_model_dir, load_model_dir
 from fluxmusic.pipeline import FluxMusicPipeline
+from fluxmusic.training.lora import ship_adapter
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +78,80 @@ def test_bundled_guidance_eta_and_shift_are_the_defaults(source_dir: Path, tmp_p
         pipe("a calm piano piece", shift=0.0, **kwargs)
 
 
+@pytest.fixture(scope="module")
+def adapter_dir(tmp_path_factory: pytest.TempPathFactory, source_dir: Path) -> Path:
+    """A rank-2 LoRA for the tiny transformer with non-zero B (a fresh adapter would change nothing)."""
+    from fluxmusic.checkpoints import load_musicflux
+    from fluxmusic.training.lora import add_lora, lora_config, save_adapter
+
+    model = load_musicflux(source_dir / "transformer", device="cpu")
+    config = lora_config(2, 2.0, 0.0, ("attention", "mlp"))
+    add_lora(model, config)
+    torch.manual_seed(5)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if ".lora_B." in name:
+                p.normal_(0.0, 0.3)
+    return save_adapter(tmp_path_factory.mktemp("adapter") / "lora", config, model.state_dict())
+
+
+def test_bundled_adapter_is_folded_in_on_load(source_dir: Path, adapter_dir: Path, tmp_path: Path) -> None:
+    from fluxmusic.training.lora import has_lora
+
+    folder = bundle_model_dir(source_dir, tmp_path / "b", dtype=torch.float32, adapter=adapter_dir)
+    index = json.loads((folder / MODEL_INDEX).read_text())
+    assert index["adapters"] == ["adapter"] and "adapter/adapter_model.safetensors" in index["sha256"]
+    shipped = FluxMusicPipeline.from_pretrained(folder, device="cpu", dtype="float32")
+    assert not has_lora(shipped.transformer)  # merged: a plain MusicFlux, the base's speed
+    base = FluxMusicPipeline.from_pretrained(source_dir, device="cpu", dtype="float32")
+    kwargs = {"duration": 0.64, "seed": 1, "steps": 3, "progress": False}
+    before = base("a calm piano piece", **kwargs).mels
+    base.load_lora(adapter_dir)
+    with_adapter = base("a calm piano piece", **kwargs).mels
+    merged = shipped("a calm piano piece", **kwargs).mels
+    assert (with_adapter - before).abs().max() > 1e-2
+    torch.testing.assert_close(merged, with_adapter, atol=1e-4, rtol=1e-4)
+    again = bundle_model_dir(folder, tmp_path / "again", dtype=torch.float32)  # adapters travel along
+    assert json.loads((again / MODEL_INDEX).read_text())["adapters"] == ["adapter"]
+
+
+def test_bundled_adapter_is_stored_in_dtype_and_checked(
+    source_dir: Path, adapter_dir: Path, tmp_path: Path
+) -> None:
+    folder = bundle_model_dir(source_dir, tmp_path / "b", adapter=adapter_dir)
+    weights = folder / "adapter" / "adapter_model.safetensors"
+    with safe_open(str(weights), "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.bfloat16}
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="adapter_model.safetensors has sha256"):
+        load_model_dir(folder, device="cpu")
+
+
+def test_bad_adapters_are_refused(source_dir: Path, adapter_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="not a LoRA adapter folder"):
+        bundle_model_dir(source_dir, tmp_path / "a", adapter=tmp_path)
+    wrong = tmp_path / "wrong"
+    shutil.copytree(adapter_dir, wrong)
+    config = json.loads((wrong / "adapter_config.json").read_text())
+    (wrong / "adapter_config.json").write_text(json.dumps({**config, "r": 3}))
+    with pytest.raises(ValueError, match="does not fit"):
+        bundle_model_dir(source_dir, tmp_path / "b", adapter=wrong)
+    odd = tmp_path / "odd"
+    shutil.copytree(adapter_dir, odd)
+    (odd / "adapter_config.json").write_text(json.dumps({**config, "layers_to_transform": [0]}))
+    with pytest.raises(ValueError, match=r"sets \['layers_to_transform'\]; only plain LoRA"):
+        ship_adapter(odd, tmp_path / "d", torch.bfloat16)  # the shipped config would lose it, so refused
+    folder = bundle_model_dir(source_dir, tmp_path / "c", adapter=adapter_dir)
+    shipped = json.loads((folder / "adapter" / "adapter_config.json").read_text())
+    assert shipped["r"] == 2 and "base_model_name_or_path" not in shipped and "peft_version" not in shipped
+    index = json.loads((folder / MODEL_INDEX).read_text())
+    (folder / MODEL_INDEX).write_text(json.dumps({**index, "adapters": "adapter"}))
+    with pytest.raises(CheckpointError, match="'adapters' must be a list"):
+        load_model_dir(folder, device="cpu")
+
+
 def test_modified_weights_are_refused(
     bundled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -131,3 +206,5 @@ def test_cli_bundle(source_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixt
     shutil.rmtree(out)
     assert main(["bundle", str(tmp_path / "nothing"), str(out)]) == 2
     assert "not a fluxmusic model folder" in capsys.readouterr().err
+    assert main([*cmd, "--adapter", str(tmp_path / "nothing")]) == 2
+    assert "not a LoRA adapter folder" in capsys.readouterr().err

@@ -35,6 +35,29 @@ def test_default_pipeline_is_the_bundled_model(bundled_pipeline: FluxMusicPipeli
     assert bundled_pipeline.spec.default_duration == index["default_duration"]
 
 
+def test_bundled_adapter_is_folded_into_its_target_linears(bundled_pipeline: FluxMusicPipeline) -> None:
+    import re
+
+    import torch
+    from safetensors.torch import load_file
+
+    from fluxmusic.training.lora import has_lora
+
+    root = bundled_model_dir()
+    assert json.loads((root / MODEL_INDEX).read_text())["adapters"] == ["adapter"]
+    assert not has_lora(bundled_pipeline.transformer)  # merged on load: a plain MusicFlux
+    raw = load_file(str(root / "transformer" / "model.safetensors"))
+    state = bundled_pipeline.transformer.state_dict()
+    changed = {k for k, v in raw.items() if not torch.equal(state[k], v.float())}
+    pattern = json.loads((root / "adapter" / "adapter_config.json").read_text())["target_modules"]
+    targets = {
+        f"{name}.weight"
+        for name, _ in bundled_pipeline.transformer.named_modules()
+        if re.fullmatch(pattern, name)
+    }
+    assert changed == targets and len(targets) == 6 * 4 + 4 * 2  # every LoRA linear moved, nothing else
+
+
 def test_bundled_model_generates_a_short_clip(bundled_pipeline: FluxMusicPipeline) -> None:
     out = bundled_pipeline(
         ["a fast fiddle reel on violin", "a slow organ chorale"], duration=1.28, steps=4, seed=0

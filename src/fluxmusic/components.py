@@ -11,6 +11,7 @@ A *model folder* (what our trainer and ``FluxMusicPipeline.save_pretrained`` wri
                      # or {"type": "t5-clap", "t5": REPO_OR_DIR, "clap": REPO_OR_DIR, "mode": "training"}
      "sample_rate": 16000, "default_duration": 10.24, "max_duration": 40.96,
      "defaults": {"steps": 50, "guidance": 7.0, "negative_prompt": "", "sampler": "euler"},
+     "adapters": ["adapter"],   # optional: LoRA folders (peft format) folded into the transformer on load
      "sha256": {"transformer/model.safetensors": "..."}}  # optional; required for the bundled model
 
 Released names (``small``, ``base``, ``large``, ``giant``, ``giant-full``) resolve through the Hugging
@@ -232,6 +233,32 @@ def verify_weights(root: Path, index: dict[str, Any], require: bool = False) -> 
             )
 
 
+def adapter_names(root: Path, index: dict[str, Any]) -> list[str]:
+    """The adapter folders a model index lists (``"adapters"``), checked to be a list of names."""
+    names = index.get("adapters", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+        raise CheckpointError(f"{root / MODEL_INDEX}: 'adapters' must be a list of adapter folder names")
+    return names
+
+
+def load_transformer(
+    root: Path, index: dict[str, Any], adapters: list[str], device: torch.device
+) -> MusicFlux:
+    """A model folder's transformer in fp32 (bf16 runs under autocast), its adapters folded in, in order.
+
+    Raises:
+        FileNotFoundError: a listed adapter folder lacks its files.
+        ValueError: an adapter does not fit the transformer.
+    """
+    model = load_musicflux(root / index["transformer"], device=device, dtype=torch.float32)
+    if adapters:
+        from fluxmusic.training.lora import load_lora, merge_lora
+
+        for name in adapters:
+            merge_lora(load_lora(model, root / name))
+    return model
+
+
 def load_model_dir(root: str | Path, device: torch.device, require_hashes: bool = False) -> Components:
     """Load a model folder described by ``fluxmusic.json``, checking its weight hashes when it records them.
 
@@ -243,11 +270,10 @@ def load_model_dir(root: str | Path, device: torch.device, require_hashes: bool 
     root = Path(root)
     index = read_model_index(root)
     verify_weights(root, index, require=require_hashes)
+    adapters = adapter_names(root, index)
     loaded = _collect(
         {
-            "transformer": lambda: load_musicflux(  # fp32 master weights; bf16 runs under autocast
-                root / index["transformer"], device=device, dtype=torch.float32
-            ),
+            "transformer": lambda: load_transformer(root, index, adapters, device),
             "vae": lambda: AudioVAE.from_pretrained(root / index["vae"], None, device=device),
             "vocoder": lambda: _vocoder_from_entry(index["vocoder"], root, device),
             "text_encoder": lambda: text_encoder_from_entry(index["text_encoder"], root, device),
@@ -299,15 +325,20 @@ def bundle_model_dir(
     dtype: torch.dtype = torch.bfloat16,
     defaults: dict[str, Any] | None = None,
     name: str | None = None,
+    adapter: str | Path | None = None,
 ) -> Path:
     """Freeze a model folder for shipping: transformer weights cast to ``dtype``, hashes recorded.
 
     The copy holds the same components as ``src`` with the transformer's floating-point weights stored in
     ``dtype`` (the VAE and vocoder are copied unchanged), ``defaults`` and ``name`` updated, and a
-    ``sha256`` table over every weight file that ``load_model_dir`` checks before loading.
+    ``sha256`` table over every weight file that ``load_model_dir`` checks before loading. ``adapter``
+    (a LoRA folder, e.g. a LoRA run's ``export``) is stored beside the transformer, also in ``dtype``,
+    and folded into it whenever the folder loads: a fine-tune shipped as a file of a few hundred kB.
 
     Raises:
         FileExistsError: ``dst`` exists and is not empty.
+        FileNotFoundError: ``adapter`` is not an adapter folder.
+        ValueError: ``adapter`` does not fit the transformer.
     """
     from fluxmusic.checkpoints import atomic_write, save_musicflux
 
@@ -324,8 +355,20 @@ def bundle_model_dir(
     if (defaults or {}).get("guidance_eta") is not None:
         defaults = {**defaults, "guidance_eta": check_eta(defaults["guidance_eta"])}
     transformer = load_musicflux(src / index["transformer"], device=torch.device("cpu"))
+    adapters = adapter_names(src, index)
+    if adapter is not None:
+        from fluxmusic.training.lora import load_lora, remove_lora
+
+        remove_lora(load_lora(transformer, adapter))  # ValueError now, not at load, if it does not fit
     transformer.to(dtype)
     save_musicflux(transformer, dst / "transformer")
+    for folder in adapters:
+        shutil.copytree(src / folder, dst / folder)
+    if adapter is not None:
+        from fluxmusic.training.lora import ship_adapter
+
+        adapters.append(f"adapter{len(adapters)}" if adapters else "adapter")
+        ship_adapter(adapter, dst / adapters[-1], dtype)
     shutil.copytree(src / index["vae"], dst / "vae")
     vocoder = index["vocoder"]
     if isinstance(vocoder, str) or vocoder.get("type") == "hifigan":
@@ -337,6 +380,8 @@ def bundle_model_dir(
         if relative and (src / relative).exists():
             shutil.copytree(src / relative, dst / relative)
     out = {**index, "transformer": "transformer", "vae": "vae", "vocoder": vocoder}
+    if adapters:
+        out["adapters"] = adapters
     out["defaults"] = {**index.get("defaults", {}), **(defaults or {})}
     if name is not None:
         out["name"] = name

@@ -27,7 +27,12 @@ def _cmd_bundle(args: argparse.Namespace) -> int:
         raise UserError(f"--steps must be >= 1, got {args.steps}")
     check_guidance_shape(args)
     out = bundle_model_dir(
-        args.input, args.output, dtype=getattr(torch, args.dtype), defaults=defaults, name=args.name
+        args.input,
+        args.output,
+        dtype=getattr(torch, args.dtype),
+        defaults=defaults,
+        name=args.name,
+        adapter=args.adapter,
     )
     print(f"wrote {out}")
     return 0
@@ -57,6 +62,11 @@ def add_bundle(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sampler", default=None, choices=("euler", "heun", "midpoint"), help="default sampler")
     p.add_argument("--negative-prompt", default=None, help="default negative prompt")
     p.add_argument("--name", default=None, help="model name recorded in fluxmusic.json")
+    p.add_argument(
+        "--adapter",
+        default=None,
+        help="a LoRA folder (a LoRA run's export) to ship beside the transformer, folded in on every load",
+    )
     p.set_defaults(handler=_cmd_bundle)
 
 

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 __all__ = [
@@ -28,8 +29,10 @@ __all__ = [
     "has_lora",
     "load_lora",
     "lora_config",
+    "merge_lora",
     "remove_lora",
     "save_adapter",
+    "ship_adapter",
     "target_pattern",
 ]
 
@@ -45,8 +48,8 @@ _SINGLE = r"single_blocks\.\d+\.(linear1|linear2)"
 def _peft() -> Any:
     try:
         import peft
-    except ImportError as err:  # pragma: no cover - peft is in the train extra
-        raise ImportError("LoRA needs peft: pip install 'fluxmusic[train]'") from err
+    except ImportError as err:  # pragma: no cover - peft is a dependency
+        raise ImportError("LoRA needs peft: pip install 'peft>=0.12'") from err
     return peft
 
 
@@ -104,6 +107,20 @@ def remove_lora(model: nn.Module) -> nn.Module:
     return model
 
 
+def merge_lora(model: nn.Module) -> nn.Module:
+    """Fold every LoRA layer into its base linear (``W + scale * B A``) and remove it; returns ``model``.
+
+    The merged model is a plain MusicFlux again (no peft modules, the base's speed) that computes what the
+    model with the adapter computed, up to float rounding.
+    """
+    from peft.tuners.lora import LoraLayer
+
+    for module in model.modules():
+        if isinstance(module, LoraLayer):
+            module.merge(safe_merge=True)
+    return remove_lora(model)
+
+
 def adapter_state(named: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """Adapter tensors in peft's file format (the adapter name removed from the keys)."""
     marker = f".{ADAPTER_NAME}."
@@ -126,13 +143,16 @@ def save_adapter(
     return out
 
 
+def _config_dict(config: Any) -> dict[str, Any]:
+    """A ``peft.LoraConfig`` as ``adapter_config.json`` holds it (sets as sorted lists)."""
+    return {k: sorted(v) if isinstance(v, set) else v for k, v in config.to_dict().items()}
+
+
 def write_adapter_config(path: Path, config: Any) -> None:
     """peft's ``adapter_config.json`` for ``config`` (sets written as lists)."""
     from fluxmusic.checkpoints import atomic_write
 
-    data = config.to_dict()
-    data = {k: sorted(v) if isinstance(v, set) else v for k, v in data.items()}
-    text = json.dumps(data, indent=2, default=str) + "\n"
+    text = json.dumps(_config_dict(config), indent=2, default=str) + "\n"
     atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
@@ -171,3 +191,58 @@ def load_lora(
     peft.set_peft_model_state_dict(model, state, adapter_name=ADAPTER_NAME)
     model.requires_grad_(False)
     return model
+
+
+_SHIPPED_KEYS = (  # what defines a plain LoRA in peft's adapter_config.json
+    "peft_type",
+    "r",
+    "lora_alpha",
+    "lora_dropout",
+    "target_modules",
+    "bias",
+    "fan_in_fan_out",
+    "use_rslora",
+    "use_dora",
+    "rank_pattern",
+    "alpha_pattern",
+)
+_INFO_KEYS = ("base_model_name_or_path", "revision", "peft_version", "inference_mode", "task_type")
+
+
+def ship_adapter(src: str | os.PathLike[str], dst: str | os.PathLike[str], dtype: torch.dtype) -> Path:
+    """Copy an adapter folder for shipping: float weights in ``dtype``, the config cut to what defines it.
+
+    The config keeps only keys every peft release reads (no training machine's base path, no fields a
+    newer peft added), so the copy loads with any supported peft.
+
+    Raises:
+        FileNotFoundError: ``src`` is not an adapter folder.
+        ValueError: the config sets something beyond plain LoRA (it would be lost).
+    """
+    from safetensors.torch import load_file, save_file
+
+    from fluxmusic.checkpoints import atomic_write
+
+    src, dst = Path(src), Path(dst)
+    if not (src / ADAPTER_CONFIG).is_file() or not (src / ADAPTER_WEIGHTS).is_file():
+        raise FileNotFoundError(
+            f"{src} is not a LoRA adapter folder (needs {ADAPTER_CONFIG} and {ADAPTER_WEIGHTS})"
+        )
+    config = json.loads((src / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    defaults = json.loads(json.dumps(_config_dict(lora_config(1, 1.0, 0.0, ("attention",))), default=str))
+    unusual = sorted(
+        k
+        for k, v in config.items()
+        if k not in _SHIPPED_KEYS and k not in _INFO_KEYS and k in defaults and v != defaults[k]
+    )
+    if unusual:
+        raise ValueError(f"{src / ADAPTER_CONFIG} sets {unusual}; only plain LoRA adapters can be shipped")
+    text = json.dumps({k: config[k] for k in _SHIPPED_KEYS if k in config}, indent=2) + "\n"
+    state = {
+        k: v.to(dtype) if v.is_floating_point() else v
+        for k, v in load_file(str(src / ADAPTER_WEIGHTS)).items()
+    }
+    dst.mkdir(parents=True)
+    atomic_write(dst / ADAPTER_CONFIG, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    atomic_write(dst / ADAPTER_WEIGHTS, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
+    return dst
