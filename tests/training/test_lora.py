@@ -54,6 +54,39 @@ def test_init_from_bf16_weights_trains_fp32_master_weights(tones: Path, tmp_path
     assert {p.dtype for p in model.parameters()} == {torch.float32}  # bf16 master weights would lose updates
 
 
+def test_init_from_a_model_folder_folds_in_its_adapters(
+    tiny_pipeline, tones: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:  # noqa: ANN001
+    from fluxmusic import FluxMusicPipeline
+    from fluxmusic.components import bundle_model_dir
+    from fluxmusic.training.build import build_model
+    from fluxmusic.training.lora import save_adapter
+
+    source = tiny_pipeline.save_pretrained(tmp_path / "source")
+    model = MusicFlux(PRESETS["tiny"])
+    model.load_state_dict(tiny_pipeline.transformer.state_dict())
+    config = lora_config(2, 2.0, 0.0, ("attention",))
+    add_lora(model, config)
+    torch.manual_seed(2)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if ".lora_B." in name:
+                p.normal_(0.0, 0.3)
+    adapter = save_adapter(tmp_path / "adapter", config, model.state_dict())
+    folder = bundle_model_dir(source, tmp_path / "shipped", dtype=torch.float32, adapter=adapter)
+    sampled = FluxMusicPipeline.from_pretrained(folder, device="cpu").transformer.state_dict()
+
+    def start(init_from: Path) -> dict[str, torch.Tensor]:
+        run = tiny_config(tmp_path / init_from.name, tones, model={"init_from": str(init_from)})
+        return build_model(load_config(write_toml(run, tmp_path / f"{init_from.name}.toml"))).state_dict()
+
+    assert all(torch.equal(v, sampled[k]) for k, v in start(folder).items())  # the model the folder samples
+    with caplog.at_level("WARNING", logger="fluxmusic.training.build"):
+        bare = start(folder / "transformer")
+    assert "also lists adapters" in caplog.text
+    assert any(not torch.equal(v, sampled[k]) for k, v in bare.items())  # the base alone, as warned
+
+
 def test_lora_finetune_and_pipeline_load_unload(
     reference_checkpoint, tone_shards: Path, tmp_path: Path
 ) -> None:  # noqa: ANN001

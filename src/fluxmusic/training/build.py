@@ -23,6 +23,36 @@ __all__ = ["build_model", "build_text", "build_vae", "build_vocoder", "text_entr
 logger = logging.getLogger(__name__)
 
 
+def _initial_weights(path: str, key: str) -> MusicFlux:
+    """``init_from`` in fp32 master weights (also from bf16-stored ones, such as the bundled model's).
+
+    A pipeline folder (with ``fluxmusic.json``, e.g. ``src/fluxmusic/bundled/model``) gives its
+    transformer with the adapters it lists folded in, after the weight-hash check: the model it samples.
+    """
+    from fluxmusic.checkpoints import load_musicflux
+    from fluxmusic.components import (
+        MODEL_INDEX,
+        adapter_names,
+        load_transformer,
+        read_model_index,
+        verify_weights,
+    )
+
+    root = Path(path)
+    if (root / MODEL_INDEX).is_file():
+        index = read_model_index(root)
+        verify_weights(root, index)
+        return load_transformer(root, index, adapter_names(root, index), torch.device("cpu"))
+    if (root.parent / MODEL_INDEX).is_file() and read_model_index(root.parent).get("adapters"):
+        logger.warning(
+            "init_from %s is a transformer whose model folder also lists adapters; they are not included "
+            "(pass the folder %s to start from the model it samples)",
+            root,
+            root.parent,
+        )
+    return load_musicflux(path, key=key or None, device="cpu", dtype=torch.float32)
+
+
 def build_model(config: TrainConfig, device: torch.device | str = "cpu") -> MusicFlux:
     """The transformer to train: ``init_from`` weights or a seeded random init; LoRA layers if enabled.
 
@@ -30,13 +60,10 @@ def build_model(config: TrainConfig, device: torch.device | str = "cpu") -> Musi
         fluxmusic.checkpoints.CheckpointError: unreadable ``init_from``.
         ValueError: ``init_from`` weights of another size than ``model.preset`` (+ overrides).
     """
-    from fluxmusic.checkpoints import load_musicflux
 
     wanted = config.model.musicflux()
     if config.model.init_from:
-        model = load_musicflux(  # fp32 master weights, also from bf16-stored ones (the bundled model)
-            config.model.init_from, key=config.model.init_key or None, device="cpu", dtype=torch.float32
-        )
+        model = _initial_weights(config.model.init_from, config.model.init_key)
         if model.config != wanted and _adds_tempo(model.config, wanted):
             model = _add_tempo_input(model, wanted, derive_seed(config.run.seed, "init"))
         if model.config != wanted:
