@@ -108,3 +108,27 @@ def tiny_pipeline_tempo():  # noqa: ANN201
         for p in pipe.transformer.tempo_in.parameters():
             p.normal_(0, 0.2, generator=torch.Generator().manual_seed(0))
     return pipe
+
+
+@pytest.fixture(scope="session")
+def make_adapter():  # noqa: ANN201
+    """``make_adapter(model, folder, targets, seed)``: save a rank-2 LoRA for a copy of ``model`` with a
+    non-zero B (a freshly initialised adapter would change nothing); returns the adapter folder."""
+    import copy
+
+    from fluxmusic.training.lora import add_lora, lora_config, save_adapter
+
+    def make(
+        model: MusicFlux, folder: Path, targets: tuple[str, ...] = ("attention", "mlp"), seed: int = 5
+    ) -> Path:
+        model = copy.deepcopy(model)
+        config = lora_config(2, 2.0, 0.0, targets)
+        add_lora(model, config)
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if ".lora_B." in name:
+                    p.normal_(0.0, 0.3)
+        return save_adapter(folder, config, model.state_dict())
+
+    return make

@@ -79,20 +79,8 @@ def test_bundled_guidance_eta_and_shift_are_the_defaults(source_dir: Path, tmp_p
 
 
 @pytest.fixture(scope="module")
-def adapter_dir(tmp_path_factory: pytest.TempPathFactory, source_dir: Path) -> Path:
-    """A rank-2 LoRA for the tiny transformer with non-zero B (a fresh adapter would change nothing)."""
-    from fluxmusic.checkpoints import load_musicflux
-    from fluxmusic.training.lora import add_lora, lora_config, save_adapter
-
-    model = load_musicflux(source_dir / "transformer", device="cpu")
-    config = lora_config(2, 2.0, 0.0, ("attention", "mlp"))
-    add_lora(model, config)
-    torch.manual_seed(5)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if ".lora_B." in name:
-                p.normal_(0.0, 0.3)
-    return save_adapter(tmp_path_factory.mktemp("adapter") / "lora", config, model.state_dict())
+def adapter_dir(tmp_path_factory: pytest.TempPathFactory, tiny_pipeline, make_adapter) -> Path:  # noqa: ANN001
+    return make_adapter(tiny_pipeline.transformer, tmp_path_factory.mktemp("adapter") / "lora")
 
 
 def test_bundled_adapter_is_folded_in_on_load(source_dir: Path, adapter_dir: Path, tmp_path: Path) -> None:

@@ -55,24 +55,14 @@ def test_init_from_bf16_weights_trains_fp32_master_weights(tones: Path, tmp_path
 
 
 def test_init_from_a_model_folder_folds_in_its_adapters(
-    tiny_pipeline, tones: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tiny_pipeline, make_adapter, tones: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:  # noqa: ANN001
     from fluxmusic import FluxMusicPipeline
     from fluxmusic.components import bundle_model_dir
     from fluxmusic.training.build import build_model
-    from fluxmusic.training.lora import save_adapter
 
     source = tiny_pipeline.save_pretrained(tmp_path / "source")
-    model = MusicFlux(PRESETS["tiny"])
-    model.load_state_dict(tiny_pipeline.transformer.state_dict())
-    config = lora_config(2, 2.0, 0.0, ("attention",))
-    add_lora(model, config)
-    torch.manual_seed(2)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if ".lora_B." in name:
-                p.normal_(0.0, 0.3)
-    adapter = save_adapter(tmp_path / "adapter", config, model.state_dict())
+    adapter = make_adapter(tiny_pipeline.transformer, tmp_path / "adapter", ("attention",), seed=2)
     folder = bundle_model_dir(source, tmp_path / "shipped", dtype=torch.float32, adapter=adapter)
     sampled = FluxMusicPipeline.from_pretrained(folder, device="cpu").transformer.state_dict()
 
