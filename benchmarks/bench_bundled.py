@@ -1,19 +1,7 @@
 """Quality of a text-to-music model on held-out demo prompts: family accuracy, tempo, Fréchet distance.
 
-For N held-out captions of the demo dataset (test split, balanced over instrument families, captions that
-state a BPM), generate one clip each and measure:
-
-(a) instrument-family accuracy of the generated audio, judged by the family classifier trained on the real
-    training renders (``fluxmusic.evaluation.judge``; trained and cached when missing);
-(b) agreement between the requested BPM and the tempo estimated from the audio
-    (``fluxmusic.evaluation.tempo``: log-tempo correlation, octave-invariant correlation, accuracies),
-    and beside it the correlation of the log requested BPM with the log note-onset rate (``dens``: does
-    the note density follow the request, steady beat or not) and the mean pulse clarity (``pulse``: is
-    there a steady beat at all; about 0.4 for real renders);
-(c) Fréchet distance, in the classifier's embedding, to held-out real clips (test clips not used as
-    prompts); ``fd_joint`` appends the requested family (one-hot, scaled to the embedding's mean norm),
-    so it also sees whether the right family was made;
-(d) for every sampler x steps x dtype asked for.
+The scoring is :mod:`fluxmusic.evaluation.benchmark` (see its docstring and docs/evaluation.md); this
+script runs it for every sampler x steps x dtype asked for, prints the table and writes the JSON report.
 
 Reference rows: ``real`` (the prompts' own renders), ``floor`` (those renders through the model's VAE and
 vocoder), ``ceiling`` (generations from prompts with their characters shuffled, or with ``--ceiling
@@ -30,149 +18,33 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import platform
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from fluxmusic.audio import AudioVAE, GriffinLimVocoder, HifiGanVocoder, fit_frames, log_mel, normalize_peak
-from fluxmusic.components import bundled_model_dir
-from fluxmusic.evaluation.demo_records import load_waveforms, read_records, stratified_pick
-from fluxmusic.evaluation.family_classifier import FamilyClassifier, accuracy_report
-from fluxmusic.evaluation.frechet import frechet_distance
-from fluxmusic.evaluation.judge import format_report, load_or_train_classifier
-from fluxmusic.evaluation.tempo import (
-    DEFAULT_BPM_RANGE,
-    density_correlation,
-    estimate_onset_rates,
-    estimate_tempi,
-    pulse_clarity,
-    tempo_agreement,
+from fluxmusic.audio import log_mel
+from fluxmusic.devices import DTYPES
+from fluxmusic.evaluation import benchmark
+from fluxmusic.evaluation.benchmark import (
+    CEILING_MODES,
+    GenerationSettings,
+    Scorer,
+    floor_chain,
+    held_out_prompts,
+    reconstruct,
+    scramble,
 )
-from fluxmusic.pipeline import DTYPES, FluxMusicPipeline
+from fluxmusic.evaluation.demo_records import load_waveforms
+from fluxmusic.evaluation.judge import format_report, load_or_train_classifier
+from fluxmusic.files import atomic_write_text
+from fluxmusic.modelfolder import bundled_model_dir
+from fluxmusic.pipeline import FluxMusicPipeline
 from fluxmusic.text.tempo import prompt_bpm
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def scramble(prompts: list[str], mode: str, seed: int) -> list[str]:
-    """Ceiling prompts: ``chars`` shuffles each prompt's characters; ``pairs`` hands prompt i to clip j."""
-    rng = np.random.default_rng(seed)
-    if mode == "chars":
-        return ["".join(rng.permutation(list(p))) for p in prompts]
-    shift = int(rng.integers(1, len(prompts))) if len(prompts) > 1 else 0
-    return prompts[shift:] + prompts[:shift]  # a derangement: no prompt stays with its clip
-
-
-def family_onehot(families: list[str], order: tuple[str, ...]) -> np.ndarray:
-    out = np.zeros((len(families), len(order)))
-    for i, name in enumerate(families):
-        out[i, order.index(name)] = 1.0
-    return out
-
-
-class Scorer:
-    """Scores a set of clips made for the prompt records against the held-out reference."""
-
-    def __init__(
-        self,
-        judge: FamilyClassifier,
-        prompts: list[dict],
-        reference_audio: torch.Tensor,
-        ref: list[dict],
-        bpm_range: tuple[float, float] = DEFAULT_BPM_RANGE,
-    ):
-        self.judge = judge
-        self.bpm_range = bpm_range
-        self.families = [r["family"] for r in prompts]
-        self.bpm = np.array([r["bpm"] for r in prompts], dtype=np.float64)
-        _, self.ref_emb = judge.analyse(reference_audio)
-        self.scale = float(self.ref_emb.norm(dim=1).mean())
-        self.ref_joint = np.hstack(
-            [self.ref_emb.numpy(), self.scale * family_onehot([r["family"] for r in ref], judge.families)]
-        )
-
-    def sampling_noise(self, size: int, draws: int = 5, seed: int = 0) -> dict[str, float] | None:
-        """FD between ``size`` random reference clips and the other reference clips, over a few draws.
-
-        How far two sets of real clips of this size land apart: differences between rows smaller than
-        this are noise. None when the reference has fewer than ``size + 2`` clips.
-        """
-        n = len(self.ref_emb)
-        if n < size + 2 or size < 2:
-            return None
-        rng = np.random.default_rng(seed)
-        values = []
-        for _ in range(draws):
-            order = torch.from_numpy(rng.permutation(n))
-            values.append(frechet_distance(self.ref_emb[order[:size]], self.ref_emb[order[size:]]))
-        return {"mean": float(np.mean(values)), "sd": float(np.std(values)), "size": size, "draws": draws}
-
-    def __call__(self, audio: torch.Tensor) -> dict[str, Any]:
-        probs, emb = self.judge.analyse(audio)
-        predicted = [self.judge.families[i] for i in probs.argmax(-1).tolist()]
-        acc = accuracy_report(self.families, predicted, self.judge.families)
-        tempo = tempo_agreement(self.bpm, estimate_tempi(audio, bpm_range=self.bpm_range))
-        rates = estimate_onset_rates(audio)
-        pulse = np.array([pulse_clarity(w, bpm_range=self.bpm_range) for w in audio])
-        joint = np.hstack([emb.numpy(), self.scale * family_onehot(self.families, self.judge.families)])
-        return {
-            "family_accuracy": acc["accuracy"],
-            "families": len(acc["per_family"]),
-            "per_family": acc["per_family"],
-            "top_confusion": {k: v["family"] for k, v in acc["top_confusion"].items()},
-            "predicted": predicted,
-            "tempo": tempo.to_dict(),
-            "onsets": {
-                "log_corr": density_correlation(self.bpm, rates),
-                "per_second": float(np.nanmean(rates)) if np.isfinite(rates).any() else math.nan,
-                "pulse_clarity": float(np.nanmean(pulse)) if np.isfinite(pulse).any() else math.nan,
-            },
-            "fd": frechet_distance(emb, self.ref_emb),
-            "fd_joint": frechet_distance(joint, self.ref_joint),
-        }
-
-
-@torch.no_grad()
-def reconstruct(audio: torch.Tensor, vae: AudioVAE, vocoder: Any, batch_size: int) -> torch.Tensor:
-    """Real clips -> peak 0.5 (the training-clip rule) -> log-mel -> VAE (posterior mean) -> vocoder.
-
-    Shapes:
-        audio: (N, S) -> (N, S)
-    """
-    frames = (audio.shape[1] // 160) // (2 * vae.downsample) * (2 * vae.downsample)
-    out = []
-    for chunk in audio.split(batch_size):
-        chunk = torch.stack([normalize_peak(w) if w.abs().max() > 1e-4 else w for w in chunk])
-        mel = fit_frames(log_mel(chunk), frames)[:, None].to(vae.device)
-        recon = vae.decode(vae.encode(mel).mode())
-        out.append(vocoder(recon.float(), num_samples=audio.shape[1]).float().cpu().clamp(-1, 1))
-    return torch.cat(out)
-
-
-def generate(
-    pipe: FluxMusicPipeline, prompts: list[str], args: argparse.Namespace, **kw: Any
-) -> tuple[torch.Tensor, float]:
-    """One clip per prompt, row i from seed ``args.seed + i``; returns (audio (N, S), seconds)."""
-    start, rows = time.perf_counter(), []
-    for i in range(0, len(prompts), args.batch_size):
-        out = pipe(
-            prompts[i : i + args.batch_size],
-            duration=args.duration,
-            seed=args.seed + i,
-            guidance=args.guidance,
-            guidance_interval=args.guidance_interval,
-            guidance_eta=args.guidance_eta,
-            shift=args.shift,
-            progress=False,
-            **kw,
-        )
-        rows.append(out.waveforms)
-    return torch.cat(rows), time.perf_counter() - start
 
 
 def save_spectrograms(
@@ -217,10 +89,7 @@ def finite(value: Any) -> Any:
 
 def write_report(path: Path, report: dict[str, Any]) -> None:
     """Write the report as strict JSON, atomically (a stopped run never leaves half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(finite(report), indent=2, allow_nan=False) + "\n")
-    os.replace(partial, path)
+    atomic_write_text(path, json.dumps(finite(report), indent=2, allow_nan=False) + "\n")
 
 
 def fmt(value: Any, spec: str = ".3f") -> str:
@@ -289,7 +158,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--duration", type=float, default=None, help="seconds (default: the dataset's clip length)"
     )
-    p.add_argument("--ceiling", choices=("chars", "pairs", "none"), default="chars")
+    p.add_argument("--ceiling", choices=CEILING_MODES, default="chars")
     p.add_argument(
         "--floor-vae", type=Path, default=None, help="VAE folder for the floor (default: the model's)"
     )
@@ -337,38 +206,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         **{k: judge_report.get(k) for k in ("held_out", "train_accuracy")},
     }
 
-    test = [r for r in read_records(args.data, "test") if r["family"] in judge.families]
-    with_bpm = [r for r in test if "bpm" in r.get("caption_attributes", [])]
-    prompts = stratified_pick(with_bpm, args.num_prompts, args.seed)
-    picked = {r["id"] for r in prompts}
-    reference = [r for r in test if r["id"] not in picked]
-    if len(reference) < len(prompts):
-        reference = test  # too few clips left: the reference overlaps the prompts' clips
+    held = held_out_prompts(args.data, judge.families, args.num_prompts, args.seed)
+    prompts, texts = held.prompts, held.captions
     args.duration = args.duration or float(prompts[0]["seconds"])
-    texts = [r["caption"] for r in prompts]
     print(
         f"{len(prompts)} prompts over {len({r['family'] for r in prompts})} families; "
-        f"{len(reference)} reference clips"
+        f"{len(held.reference)} reference clips"
     )
 
     real = load_waveforms(args.data, prompts)
-    data_config = args.data / "config.json"
-    bpm_range = DEFAULT_BPM_RANGE
-    if data_config.is_file():  # the tempo search range is the range the dataset drew BPMs from
-        bpm_range = tuple(json.loads(data_config.read_text()).get("bpm_range", bpm_range))
-    score = Scorer(judge, prompts, load_waveforms(args.data, reference), reference, bpm_range)
+    score = Scorer.for_dataset(judge, args.data, held)
     pipe = FluxMusicPipeline.from_pretrained(args.model, device=args.device, dtype="float32")
     if pipe.transformer.config.has_tempo_input:  # the pipeline reads each prompt's BPM
         read = sum(prompt_bpm(r["caption"]) == r["bpm"] for r in prompts)
         report["tempo_input"] = {"prompts_read_exactly": read, "prompts": len(prompts)}
         print(f"tempo input: the requested BPM is read exactly from {read} of {len(prompts)} prompts")
-    vae = AudioVAE.from_pretrained(args.floor_vae, None, device=pipe.device) if args.floor_vae else pipe.vae
-    if args.floor_vocoder == "griffin-lim":
-        vocoder: Any = GriffinLimVocoder()
-    elif args.floor_vocoder:
-        vocoder = HifiGanVocoder.from_pretrained(args.floor_vocoder, None, device=pipe.device)
-    else:
-        vocoder = pipe.vocoder
+    vae, vocoder = floor_chain(pipe, args.floor_vae, args.floor_vocoder)
     start = time.perf_counter()
     floor = reconstruct(real, vae, vocoder, args.batch_size)
     rows = {
@@ -376,19 +229,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "floor": {**score(floor), "seconds_per_clip": (time.perf_counter() - start) / len(prompts)},
     }
 
-    defaults = pipe.spec.defaults
-    args.guidance = defaults.get("guidance", 7.0) if args.guidance is None else args.guidance
-    if args.guidance_interval is None:
-        args.guidance_interval = defaults.get("guidance_interval")
-    args.guidance_eta = defaults.get("guidance_eta", 1.0) if args.guidance_eta is None else args.guidance_eta
-    args.shift = defaults.get("shift", 1.0) if args.shift is None else args.shift
+    settings = GenerationSettings(
+        args.duration, args.seed, args.guidance, args.guidance_interval, args.guidance_eta, args.shift,
+        args.batch_size,
+    ).with_model_defaults(pipe.spec.defaults)  # fmt: skip
     ceiling_config = (args.samplers[0], max(args.steps), args.dtypes[0])
     if args.ceiling != "none":
         pipe.dtype = DTYPES[ceiling_config[2]]
-        audio, seconds = generate(
+        audio, seconds = benchmark.generate(
             pipe,
             scramble(texts, args.ceiling, args.seed),
-            args,
+            settings,
             sampler=ceiling_config[0],
             steps=ceiling_config[1],
         )
@@ -408,19 +259,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"{noise['mean']:.2f} +- {noise['sd']:.2f} (real vs real at this size)"
         )
 
-    interval = "" if args.guidance_interval is None else f" in t {tuple(args.guidance_interval)}"
-    interval += "" if args.guidance_eta == 1.0 else f", eta {args.guidance_eta}"
-    interval += "" if args.shift == 1.0 else f", shift {args.shift}"
-    print(f"\ngenerations (guidance {args.guidance}{interval}, {args.duration:.2f} s, seed {args.seed})")
+    interval = "" if settings.guidance_interval is None else f" in t {tuple(settings.guidance_interval)}"
+    interval += "" if settings.guidance_eta == 1.0 else f", eta {settings.guidance_eta}"
+    interval += "" if settings.shift == 1.0 else f", shift {settings.shift}"
+    print(f"\ngenerations (guidance {settings.guidance}{interval}, {args.duration:.2f} s, seed {args.seed})")
     print_header()
     grid, shown = [], {}
     report.update(
         {
             "prompts": [{k: r[k] for k in ("id", "caption", "family", "bpm")} for r in prompts],
-            "reference_clips": len(reference),
+            "reference_clips": len(held.reference),
             "rows": rows,
             "grid": grid,
-            "bpm_range": list(bpm_range),
+            "bpm_range": list(score.bpm_range),
             "complete": False,
         }
     )
@@ -428,7 +279,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         pipe.dtype = DTYPES[dtype]
         for sampler in args.samplers:
             for steps in args.steps:
-                audio, seconds = generate(pipe, texts, args, sampler=sampler, steps=steps)
+                audio, seconds = benchmark.generate(pipe, texts, settings, sampler=sampler, steps=steps)
                 row = {
                     "dtype": dtype,
                     "sampler": sampler,

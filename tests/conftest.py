@@ -54,7 +54,7 @@ def build_tiny_pipeline(  # noqa: ANN201
 
     from fluxmusic import FluxMusicPipeline
     from fluxmusic.audio import AudioVAE, GriffinLimVocoder, HifiGanVocoder
-    from fluxmusic.components import PipelineSpec
+    from fluxmusic.modelfolder.index import PipelineSpec
     from fluxmusic.config import PRESETS
     from fluxmusic.text.factory import build_conditioner
 
@@ -116,7 +116,7 @@ def make_adapter():  # noqa: ANN201
     non-zero B (a freshly initialised adapter would change nothing); returns the adapter folder."""
     import copy
 
-    from fluxmusic.training.lora import add_lora, lora_config, save_adapter
+    from fluxmusic.model.lora import add_lora, lora_config, save_adapter
 
     def make(
         model: MusicFlux, folder: Path, targets: tuple[str, ...] = ("attention", "mlp"), seed: int = 5

@@ -12,9 +12,11 @@ from safetensors import safe_open
 
 from fluxmusic.checkpoints import CheckpointError
 from fluxmusic.cli import main
-from fluxmusic.components import MODEL_INDEX, bundle_model_dir, load_model_dir
+from fluxmusic.modelfolder.bundle import bundle_model_dir
+from fluxmusic.modelfolder.index import MODEL_INDEX
+from fluxmusic.modelfolder.load import load_model_dir
 from fluxmusic.pipeline import FluxMusicPipeline
-from fluxmusic.training.lora import ship_adapter
+from fluxmusic.model.lora import ship_adapter
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +86,7 @@ def adapter_dir(tmp_path_factory: pytest.TempPathFactory, tiny_pipeline, make_ad
 
 
 def test_bundled_adapter_is_folded_in_on_load(source_dir: Path, adapter_dir: Path, tmp_path: Path) -> None:
-    from fluxmusic.training.lora import has_lora
+    from fluxmusic.model.lora import has_lora
 
     folder = bundle_model_dir(source_dir, tmp_path / "b", dtype=torch.float32, adapter=adapter_dir)
     index = json.loads((folder / MODEL_INDEX).read_text())

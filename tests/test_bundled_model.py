@@ -10,9 +10,10 @@ import pytest
 
 from fluxmusic.checkpoints import CheckpointError
 from fluxmusic.cli import main
-from fluxmusic.components import MODEL_INDEX, bundled_model_dir, weight_files
+from fluxmusic.modelfolder.index import MODEL_INDEX, weight_files
+from fluxmusic.modelfolder.load import bundled_model_dir
 from fluxmusic.pipeline import FluxMusicPipeline
-from fluxmusic.text.minilm import sha256_file
+from fluxmusic.files import sha256_file
 
 
 def test_bundled_model_is_packaged_with_hashes_under_50_mb() -> None:
@@ -41,7 +42,7 @@ def test_bundled_adapter_is_folded_into_its_target_linears(bundled_pipeline: Flu
     import torch
     from safetensors.torch import load_file
 
-    from fluxmusic.training.lora import has_lora
+    from fluxmusic.model.lora import has_lora
 
     root = bundled_model_dir()
     assert json.loads((root / MODEL_INDEX).read_text())["adapters"] == ["adapter"]

@@ -1,25 +1,22 @@
-"""fluxmusic: text-to-music generation with rectified-flow transformers (FluxMusic)."""
+"""fluxmusic: text-to-music generation with rectified-flow transformers (FluxMusic).
+
+The root stays lazy (as every package here, see :mod:`fluxmusic.lazy`): ``fluxmusic --help`` and
+``import fluxmusic`` import no torch; a name loads its module on first use.
+"""
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
-__version__ = "0.1.0"
+from fluxmusic.lazy import lazy_exports
+from fluxmusic.version import __version__
 
 _LAZY = {
-    "FluxMusicPipeline": "fluxmusic.pipeline",
-    "AudioOutput": "fluxmusic.pipeline",
-    "MusicFlux": "fluxmusic.model",
+    "FluxMusicPipeline": "fluxmusic.pipeline.text_to_music",
+    "AudioOutput": "fluxmusic.pipeline.outputs",
+    "SampleSettings": "fluxmusic.sampling",
+    "MusicFlux": "fluxmusic.model.musicflux",
     "PRESETS": "fluxmusic.config",
     "MusicFluxConfig": "fluxmusic.config",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'fluxmusic' has no attribute {name!r}")
-
-
-__all__ = sorted(_LAZY) + ["__version__"]
+__getattr__, __dir__, _names = lazy_exports(__name__, _LAZY)
+__all__ = [*_names, "__version__"]

@@ -11,11 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import pickle
 import re
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -24,6 +22,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from fluxmusic.config import PRESETS, RELEASED_PRESETS, MusicFluxConfig
+from fluxmusic.files import atomic_write, atomic_write_text
 from fluxmusic.model import MusicFlux
 
 logger = logging.getLogger(__name__)
@@ -219,19 +218,6 @@ def load_musicflux(
     return model.eval()
 
 
-def atomic_write(path: Path, write: Callable[[str], object]) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``: readers never see a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def save_musicflux(model: MusicFlux, out_dir: str | Path, extra: Mapping[str, object] | None = None) -> Path:
     """Write ``model.safetensors`` and ``config.json`` (the config rebuilds the model) atomically.
 
@@ -242,7 +228,7 @@ def save_musicflux(model: MusicFlux, out_dir: str | Path, extra: Mapping[str, ob
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     atomic_write(out_dir / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
     config = {"model_type": "musicflux", "config": model.config.to_dict(), **(extra or {})}
-    atomic_write(out_dir / CONFIG_NAME, lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2) + "\n"))
+    atomic_write_text(out_dir / CONFIG_NAME, json.dumps(config, indent=2) + "\n")
     return out_dir
 
 

@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 
 import pytest
+
+from fluxmusic.hub import WeightsNotFoundError
 import torch
 
 from fluxmusic.audio import (
@@ -14,7 +16,6 @@ from fluxmusic.audio import (
     AudioVAE,
     HifiGanVocoder,
     LatentDistribution,
-    PretrainedNotFoundError,
     clip_log_mel,
 )
 
@@ -127,18 +128,18 @@ def test_save_and_load_local_folder(tiny_vae: AudioVAE, tmp_path: Path) -> None:
 
 
 def test_missing_folder_and_files(tmp_path: Path) -> None:
-    with pytest.raises(PretrainedNotFoundError, match="does not exist") as err:
+    with pytest.raises(WeightsNotFoundError, match="does not exist") as err:
         AudioVAE.from_pretrained(tmp_path / "absent")
     assert "absent" in str(err.value) and "\n" not in str(err.value)
     (tmp_path / "vae").mkdir()
     (tmp_path / "vae" / "config.json").write_text("{}")
-    with pytest.raises(PretrainedNotFoundError, match="missing diffusion_pytorch_model.safetensors"):
+    with pytest.raises(WeightsNotFoundError, match="missing diffusion_pytorch_model.safetensors"):
         AudioVAE.from_pretrained(tmp_path)
 
 
 def test_offline_hub_id_fails_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(PretrainedNotFoundError, match=r"cvssp/audioldm2/vae/config\.json.*offline") as err:
+    with pytest.raises(WeightsNotFoundError, match=r"cvssp/audioldm2/vae/config\.json.*offline") as err:
         AudioVAE.from_pretrained("cvssp/audioldm2", cache_dir=tmp_path)
     assert "\n" not in str(err.value)
 

@@ -7,13 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from fluxmusic.hub import WeightsNotFoundError
 import torch
 
 from fluxmusic.audio import (
     AUDIOLDM2_VOCODER_CONFIG,
     GriffinLimVocoder,
     HifiGanVocoder,
-    PretrainedNotFoundError,
     Vocoder,
     log_mel,
     stft_magnitude,
@@ -85,11 +86,11 @@ def test_save_and_load_local_folder(tiny_vocoder: HifiGanVocoder, tmp_path: Path
 
 def test_missing_folder_and_offline_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "vocoder").mkdir()
-    with pytest.raises(PretrainedNotFoundError, match="missing config.json, model.safetensors"):
+    with pytest.raises(WeightsNotFoundError, match="missing config.json, model.safetensors"):
         HifiGanVocoder.from_pretrained(tmp_path)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(
-        PretrainedNotFoundError, match=r"cvssp/audioldm2/vocoder/config\.json.*offline"
+        WeightsNotFoundError, match=r"cvssp/audioldm2/vocoder/config\.json.*offline"
     ) as err:
         HifiGanVocoder.from_pretrained("cvssp/audioldm2", cache_dir=tmp_path / "cache")
     assert "\n" not in str(err.value)

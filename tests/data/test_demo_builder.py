@@ -138,20 +138,16 @@ def test_split_by_piece_determinism_and_resume(tmp_path: Path) -> None:
 
 
 @needs_fluidsynth
-def test_cli_glue_builds_and_prints_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import argparse
+def test_cli_builds_and_prints_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fluxmusic.cli import main
 
-    from fluxmusic.data.demo import add_build_demo_arguments, run_build_demo
-
-    parser = argparse.ArgumentParser()
-    add_build_demo_arguments(parser)
-    args = parser.parse_args([str(tmp_path), "--n-clips", "2", "--collections", "ryans", "--no-progress"])
-    assert run_build_demo(args) == 0
+    argv = ["data", "build-demo", str(tmp_path), "--n-clips", "2", "--collections", "ryans", "--no-progress"]
+    assert main(argv) == 0
     assert "clips: 2 built of 2 planned" in capsys.readouterr().out
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert stats["n_clips"] == 2 and stats["collection"] == {"ryans": 2}
     with pytest.raises(SystemExit):
-        parser.parse_args([str(tmp_path), "--families", "kazoo"])
+        main(["data", "build-demo", str(tmp_path), "--families", "kazoo"])
 
 
 @pytest.mark.parametrize(

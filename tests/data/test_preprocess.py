@@ -12,7 +12,8 @@ import torch
 
 from fluxmusic.audio import AudioVAE
 from fluxmusic.data.dataset import LatentShardDataset, collate
-from fluxmusic.data.preprocess import preprocess, read_index, shard_items, write_index
+from fluxmusic.data.preprocess import preprocess
+from fluxmusic.data.shards import read_index, shard_items, write_index
 from fluxmusic.text.factory import build_conditioner
 
 DURATION = 0.64

@@ -14,7 +14,7 @@ pytest.importorskip(
 )
 
 from fluxmusic.text import MINILM_SHA256, ChecksumError, MiniLMConditioner, bundled_minilm_dir  # noqa: E402
-from fluxmusic.text.minilm import sha256_file  # noqa: E402
+from fluxmusic.files import sha256_file  # noqa: E402
 
 PROMPTS = ["a calm piano melody", "aggressive heavy metal with distorted guitars and double bass drums"]
 

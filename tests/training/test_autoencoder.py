@@ -19,7 +19,7 @@ from fluxmusic.training.autoencoder import (
     main,
     train,
 )
-from fluxmusic.training.component_data import ClipBank, list_clips
+from fluxmusic.data.clip_bank import ClipBank, list_clips
 
 SECONDS = 0.32  # 32 frames
 

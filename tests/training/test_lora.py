@@ -14,7 +14,7 @@ from fluxmusic.config import PRESETS
 from fluxmusic.model import MusicFlux
 from fluxmusic.training.config import load_config
 from fluxmusic.training.loop import train
-from fluxmusic.training.lora import add_lora, lora_config, remove_lora
+from fluxmusic.model.lora import add_lora, lora_config, remove_lora
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_init_from_a_model_folder_folds_in_its_adapters(
     tiny_pipeline, make_adapter, tones: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:  # noqa: ANN001
     from fluxmusic import FluxMusicPipeline
-    from fluxmusic.components import bundle_model_dir
+    from fluxmusic.modelfolder.bundle import bundle_model_dir
     from fluxmusic.training.build import build_model
 
     source = tiny_pipeline.save_pretrained(tmp_path / "source")
@@ -82,7 +82,7 @@ def test_lora_finetune_and_pipeline_load_unload(
 ) -> None:  # noqa: ANN001
     from fluxmusic import FluxMusicPipeline
     from fluxmusic.audio import AudioVAE, GriffinLimVocoder
-    from fluxmusic.components import PipelineSpec
+    from fluxmusic.modelfolder.index import PipelineSpec
     from fluxmusic.text.factory import build_conditioner
 
     path, state = reference_checkpoint

@@ -11,7 +11,7 @@ import torch
 
 from fluxmusic.audio import HifiGanVocoder, write_audio
 from fluxmusic.training import component_run as runs
-from fluxmusic.training.component_data import ClipBank, list_clips
+from fluxmusic.data.clip_bank import ClipBank, list_clips
 from fluxmusic.training.vocoder_gan import (
     MultiPeriodDiscriminator,
     VocoderTrainConfig,

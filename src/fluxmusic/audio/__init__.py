@@ -3,66 +3,40 @@
 Heavy dependencies (diffusers, transformers, librosa, soundfile, soxr) are imported on first use.
 """
 
-from __future__ import annotations
+from fluxmusic.lazy import lazy_exports
 
-from fluxmusic.audio.clips import (
-    Clip,
-    SilentAudioError,
-    clip_log_mel,
-    fit_frames,
-    fit_length,
-    load_clip,
-    normalize_peak,
-    prepare_clip,
-)
-from fluxmusic.audio.io import AudioFileError, AudioInfo, audio_info, read_audio, resample, write_audio
-from fluxmusic.audio.mel import (
-    HOP_LENGTH,
-    N_FFT,
-    N_MELS,
-    SAMPLE_RATE,
-    WIN_LENGTH,
-    frames_for,
-    log_mel,
-    mel_basis,
-    samples_for,
-    stft_magnitude,
-)
-from fluxmusic.audio.pretrained import PretrainedNotFoundError
-from fluxmusic.audio.vae import AUDIOLDM2_VAE_CONFIG, AudioVAE, LatentDistribution
-from fluxmusic.audio.vocoder import AUDIOLDM2_VOCODER_CONFIG, GriffinLimVocoder, HifiGanVocoder, Vocoder
+_LAZY = {
+    "Clip": "fluxmusic.audio.clips",
+    "SilentAudioError": "fluxmusic.audio.clips",
+    "clip_log_mel": "fluxmusic.audio.clips",
+    "fit_frames": "fluxmusic.audio.clips",
+    "fit_length": "fluxmusic.audio.clips",
+    "load_clip": "fluxmusic.audio.clips",
+    "normalize_peak": "fluxmusic.audio.clips",
+    "prepare_clip": "fluxmusic.audio.clips",
+    "AudioFileError": "fluxmusic.audio.io",
+    "AudioInfo": "fluxmusic.audio.io",
+    "audio_info": "fluxmusic.audio.io",
+    "read_audio": "fluxmusic.audio.io",
+    "resample": "fluxmusic.audio.io",
+    "write_audio": "fluxmusic.audio.io",
+    "HOP_LENGTH": "fluxmusic.audio.mel",
+    "N_FFT": "fluxmusic.audio.mel",
+    "N_MELS": "fluxmusic.audio.mel",
+    "SAMPLE_RATE": "fluxmusic.audio.mel",
+    "WIN_LENGTH": "fluxmusic.audio.mel",
+    "frames_for": "fluxmusic.audio.mel",
+    "log_mel": "fluxmusic.audio.mel",
+    "mel_basis": "fluxmusic.audio.mel",
+    "samples_for": "fluxmusic.audio.mel",
+    "stft_magnitude": "fluxmusic.audio.mel",
+    "AUDIOLDM2_VAE_CONFIG": "fluxmusic.audio.vae",
+    "AudioVAE": "fluxmusic.audio.vae",
+    "LatentDistribution": "fluxmusic.audio.vae",
+    "AUDIOLDM2_VOCODER_CONFIG": "fluxmusic.audio.vocoder",
+    "GriffinLimVocoder": "fluxmusic.audio.vocoder",
+    "HifiGanVocoder": "fluxmusic.audio.vocoder",
+    "Vocoder": "fluxmusic.audio.vocoder",
+}
 
-__all__ = [
-    "AUDIOLDM2_VAE_CONFIG",
-    "AUDIOLDM2_VOCODER_CONFIG",
-    "HOP_LENGTH",
-    "N_FFT",
-    "N_MELS",
-    "SAMPLE_RATE",
-    "WIN_LENGTH",
-    "AudioFileError",
-    "AudioInfo",
-    "AudioVAE",
-    "Clip",
-    "GriffinLimVocoder",
-    "HifiGanVocoder",
-    "LatentDistribution",
-    "PretrainedNotFoundError",
-    "SilentAudioError",
-    "Vocoder",
-    "audio_info",
-    "clip_log_mel",
-    "fit_frames",
-    "fit_length",
-    "frames_for",
-    "load_clip",
-    "log_mel",
-    "mel_basis",
-    "normalize_peak",
-    "prepare_clip",
-    "read_audio",
-    "resample",
-    "samples_for",
-    "stft_magnitude",
-    "write_audio",
-]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY)

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from fluxmusic.audio.pretrained import resolve_component_dir
+from fluxmusic.hub import resolve_folder
 
 logger = logging.getLogger(__name__)
 
@@ -168,18 +168,18 @@ class AudioVAE(nn.Module):
         dtype: torch.dtype | None = None,
         revision: str | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
-        local_files_only: bool = False,
+        local_files_only: bool | None = None,
     ) -> AudioVAE:
         """Load weights from a hub id or a local folder (``folder/subfolder`` or the folder itself).
 
         Only ``config.json`` + ``diffusion_pytorch_model.safetensors`` are read.
 
         Raises:
-            fluxmusic.audio.PretrainedNotFoundError: Files missing or not obtainable (one-line message).
+            fluxmusic.hub.WeightsNotFoundError: Files missing or not obtainable (one-line message).
         """
         from diffusers import AutoencoderKL
 
-        folder = resolve_component_dir(
+        folder = resolve_folder(
             name_or_dir,
             subfolder,
             (CONFIG_NAME, WEIGHTS_NAME),

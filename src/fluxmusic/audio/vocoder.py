@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from fluxmusic.audio.clips import fit_length
 from fluxmusic.audio.mel import HOP_LENGTH, N_FFT, SAMPLE_RATE, WIN_LENGTH, mel_basis
-from fluxmusic.audio.pretrained import resolve_component_dir
+from fluxmusic.hub import resolve_folder
 
 logger = logging.getLogger(__name__)
 
@@ -114,18 +114,18 @@ class HifiGanVocoder(nn.Module):
         dtype: torch.dtype | None = None,
         revision: str | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
-        local_files_only: bool = False,
+        local_files_only: bool | None = None,
     ) -> HifiGanVocoder:
         """Load weights from a hub id or a local folder (``folder/subfolder`` or the folder itself).
 
         Only ``config.json`` + ``model.safetensors`` are read.
 
         Raises:
-            fluxmusic.audio.PretrainedNotFoundError: Files missing or not obtainable (one-line message).
+            fluxmusic.hub.WeightsNotFoundError: Files missing or not obtainable (one-line message).
         """
         from transformers import SpeechT5HifiGan
 
-        folder = resolve_component_dir(
+        folder = resolve_folder(
             name_or_dir,
             subfolder,
             (CONFIG_NAME, WEIGHTS_NAME),

@@ -12,9 +12,10 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from fluxmusic import __version__
+from fluxmusic.version import __version__
 from fluxmusic.cli.console import UserError
 from fluxmusic.cli.data import add_data
+from fluxmusic.cli.evaluate import add_evaluate
 from fluxmusic.cli.generate import add_generate, read_prompt_file
 from fluxmusic.cli.models import add_bundle, add_convert
 from fluxmusic.cli.train import add_preprocess, add_train
@@ -29,6 +30,7 @@ SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     add_train,
     add_preprocess,
     add_data,
+    add_evaluate,
 )
 
 

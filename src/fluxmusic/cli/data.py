@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def _cmd_data_check(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from fluxmusic.data.check import check_manifest
     from fluxmusic.data.manifest import write_manifest
 
@@ -41,6 +40,7 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
 
 
 def add_data(sub: argparse._SubParsersAction) -> None:
+    """``fluxmusic data check`` and ``fluxmusic data build-demo``."""
     p = sub.add_parser("data", help="dataset tools: check a manifest, build the demo dataset")
     data_sub = p.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
     check = data_sub.add_parser(
@@ -64,8 +64,6 @@ def add_data(sub: argparse._SubParsersAction) -> None:
     check.add_argument("--write-clean", metavar="PATH", help="also write a manifest of the good items")
     check.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     check.set_defaults(handler=_cmd_data_check)
-    from fluxmusic.data.demo import add_build_demo_arguments, run_build_demo
-
     demo = data_sub.add_parser(
         "build-demo",
         help="render the demo text-to-music dataset (music21 corpus + FluidSynth)",
@@ -74,3 +72,84 @@ def add_data(sub: argparse._SubParsersAction) -> None:
     add_build_demo_arguments(demo)
     demo.set_defaults(handler=run_build_demo)
     p.set_defaults(handler=lambda _args: (p.print_help(), 2)[1])
+
+
+def _csv(choices: tuple[str, ...]) -> type:
+    def parse(text: str) -> tuple[str, ...]:
+        values = tuple(v.strip() for v in text.split(",") if v.strip())
+        bad = [v for v in values if v not in choices]
+        if bad:
+            raise argparse.ArgumentTypeError(f"unknown {bad}; choose from {', '.join(choices)}")
+        return values
+
+    return parse  # type: ignore[return-value]
+
+
+def add_build_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``build-demo`` options to a (sub)parser."""
+    from fluxmusic.data.demo.captions import CAPTION_STYLES
+    from fluxmusic.data.demo.catalogue import COLLECTIONS
+    from fluxmusic.data.demo.config import DEFAULT_SOUNDFONT, DemoDatasetConfig
+    from fluxmusic.data.demo.instruments import FAMILIES
+
+    d = DemoDatasetConfig(out_dir=Path("."))
+    parser.add_argument(
+        "out_dir", type=Path, help="output folder (resumes a build made with the same options)"
+    )
+    parser.add_argument("--n-clips", type=int, default=d.n_clips, help="clips to build (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=d.seed, help="master seed (default %(default)s)")
+    parser.add_argument("--workers", type=int, default=d.workers, help="processes (default %(default)s)")
+    parser.add_argument("--sample-rate", type=int, default=d.sample_rate, help="Hz (default %(default)s)")
+    parser.add_argument("--clip-seconds", type=float, default=d.clip_seconds, help="default %(default)s")
+    parser.add_argument("--bpm-min", type=int, default=d.bpm_range[0], help="default %(default)s")
+    parser.add_argument("--bpm-max", type=int, default=d.bpm_range[1], help="default %(default)s")
+    parser.add_argument(
+        "--test-fraction", type=float, default=d.test_fraction, help="of pieces (default %(default)s)"
+    )
+    parser.add_argument("--clips-per-piece", type=int, default=d.clips_per_piece, help="default %(default)s")
+    parser.add_argument("--collections", type=_csv(tuple(COLLECTIONS)), default=d.collections,
+                        help="comma-separated subset of: " + ", ".join(COLLECTIONS))  # fmt: skip
+    parser.add_argument("--families", type=_csv(FAMILIES), default=d.families,
+                        help="comma-separated subset of: " + ", ".join(FAMILIES))  # fmt: skip
+    parser.add_argument("--caption-styles", type=_csv(CAPTION_STYLES), default=d.caption_styles,
+                        help="comma-separated subset of: " + ", ".join(CAPTION_STYLES))  # fmt: skip
+    parser.add_argument("--ensemble-prob", type=float, default=d.ensemble_prob, help="default %(default)s")
+    parser.add_argument(
+        "--caption-drop-prob", type=float, default=d.caption_drop_prob, help="default %(default)s"
+    )
+    parser.add_argument("--soundfont", type=Path, default=DEFAULT_SOUNDFONT, help="default %(default)s")
+    parser.add_argument(
+        "--fluidsynth", default=d.fluidsynth, help="FluidSynth executable (default %(default)s)"
+    )
+    parser.add_argument("--keep-midi", action="store_true", help="also keep the MIDI files under midi/")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def run_build_demo(args: argparse.Namespace) -> int:
+    """Build the dataset described by parsed ``build-demo`` arguments and print its report; returns 0."""
+    from fluxmusic.data.demo.builder import build_demo_dataset
+    from fluxmusic.data.demo.config import DemoDatasetConfig
+    from fluxmusic.data.demo.stats import format_report
+
+    config = DemoDatasetConfig(
+        out_dir=args.out_dir,
+        n_clips=args.n_clips,
+        seed=args.seed,
+        sample_rate=args.sample_rate,
+        clip_seconds=args.clip_seconds,
+        bpm_range=(args.bpm_min, args.bpm_max),
+        test_fraction=args.test_fraction,
+        clips_per_piece=args.clips_per_piece,
+        collections=args.collections,
+        families=args.families,
+        caption_styles=args.caption_styles,
+        ensemble_prob=args.ensemble_prob,
+        caption_drop_prob=args.caption_drop_prob,
+        workers=args.workers,
+        soundfont=args.soundfont,
+        fluidsynth=args.fluidsynth,
+        keep_midi=args.keep_midi,
+    )
+    report = build_demo_dataset(config, progress=not args.no_progress)
+    print(format_report(report))
+    return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from fluxmusic.cli.console import UserError, quiet_third_party_progress
+from fluxmusic.flow.names import SAMPLERS
 
 
 def add_guidance_shape(p: argparse.ArgumentParser, default: str) -> None:
@@ -33,15 +34,32 @@ def add_guidance_shape(p: argparse.ArgumentParser, default: str) -> None:
     )
 
 
-def check_guidance_shape(args: argparse.Namespace) -> None:
-    """Refuse a bad ``--guidance-interval``, ``--guidance-eta`` or ``--shift`` before any model loads."""
-    from fluxmusic.flow.guidance import check_eta, check_interval
+SETTING_FLAGS = (
+    "duration",
+    "steps",
+    "guidance",
+    "guidance_interval",
+    "guidance_eta",
+    "sampler",
+    "shift",
+    "negative_prompt",
+    "seed",
+    "bpm",
+)
+"""The ``SampleSettings`` fields the command line sets, each from the flag of the same name."""
 
-    check_interval(args.guidance_interval)  # ValueError: one line from the command line's main
-    if args.guidance_eta is not None:
-        check_eta(args.guidance_eta)
-    if args.shift is not None and not 0 < args.shift < float("inf"):
-        raise UserError(f"--shift must be a positive number (1 = uniform), got {args.shift}")
+
+def given_settings(args: argparse.Namespace, names: tuple[str, ...] = SETTING_FLAGS) -> dict[str, object]:
+    """The sampling settings given on the command line (``None`` = not given), checked before any model
+    loads by ``SampleSettings`` itself; a bad one ends as one line naming its flag."""
+    from fluxmusic.sampling import SampleSettings, SettingsError
+
+    given = {k: getattr(args, k, None) for k in names}
+    try:
+        SampleSettings.resolve(default_duration=1.0, **given)
+    except SettingsError as err:
+        raise UserError(f"--{err.setting.replace('_', '-')} {err.reason}") from None
+    return given
 
 
 def read_prompt_file(path: str) -> list[str]:
@@ -64,64 +82,26 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         prompts += read_prompt_file(args.prompt_file)
     if not prompts or any(not p.strip() for p in prompts):
         raise UserError('give a prompt, e.g. fluxmusic generate "a calm piano piece", or --prompt-file FILE')
-    if args.steps is not None and args.steps < 1:
-        raise UserError(f"--steps must be >= 1, got {args.steps}")
-    if args.duration is not None and not 0 < args.duration < float("inf"):
-        raise UserError(f"--duration must be a positive number of seconds, got {args.duration}")
-    if args.guidance is not None and not abs(args.guidance) < float("inf"):
-        raise UserError(f"--guidance must be a finite number, got {args.guidance}")
-    check_guidance_shape(args)
-    from fluxmusic.text.tempo import MAX_BPM, MIN_BPM
+    given = given_settings(args)
 
-    if args.bpm is not None and not MIN_BPM <= args.bpm <= MAX_BPM:
-        raise UserError(f"--bpm must be between {MIN_BPM:g} and {MAX_BPM:g} beats per minute, got {args.bpm}")
-
-    from fluxmusic.export import check_writable, output_paths, save_outputs
-    from fluxmusic.pipeline import FluxMusicPipeline
+    from fluxmusic.pipeline import FluxMusicPipeline, check_writable, output_paths, save_outputs
 
     quiet_third_party_progress()
-
     expanded = [p for p in prompts for _ in range(args.num_per_prompt)]
     paths = output_paths(args.output, expanded, args.format)
     check_writable(paths)
     pipe = FluxMusicPipeline.from_pretrained(
         args.model, device=args.device, dtype=args.dtype, text_mode=args.text_mode
     )
-    out = pipe(
-        prompts,
-        negative_prompt=args.negative_prompt,
-        duration=args.duration,
-        steps=args.steps,
-        guidance=args.guidance,
-        guidance_interval=args.guidance_interval,
-        guidance_eta=args.guidance_eta,
-        sampler=args.sampler,
-        shift=args.shift,
-        seed=args.seed,
-        num_per_prompt=args.num_per_prompt,
-        progress=not args.quiet,
-        bpm=args.bpm,
-    )
-    defaults = pipe.spec.defaults
-    settings = {
+    settings = pipe.settings(**given)
+    out = pipe.generate(prompts, settings, args.num_per_prompt, progress=not args.quiet)
+    run = {
         "model": args.model,
-        "sampler": args.sampler or defaults.get("sampler", "euler"),
-        "steps": args.steps or defaults.get("steps", 50),
-        "guidance": defaults.get("guidance", 7.0) if args.guidance is None else args.guidance,
-        "guidance_interval": defaults.get("guidance_interval")
-        if args.guidance_interval is None
-        else args.guidance_interval,
-        "negative_prompt": defaults.get("negative_prompt", "")
-        if args.negative_prompt is None
-        else args.negative_prompt,
-        "guidance_eta": defaults.get("guidance_eta", 1.0) if args.guidance_eta is None else args.guidance_eta,
-        "duration": args.duration or pipe.spec.default_duration,
-        "shift": defaults.get("shift", 1.0) if args.shift is None else args.shift,
         "dtype": str(pipe.dtype).removeprefix("torch."),
         "device": str(pipe.device),
         "text_mode": args.text_mode,
     }
-    for path in save_outputs(out, paths, settings, spectrogram=args.spectrogram):
+    for path in save_outputs(out, paths, run, spectrogram=args.spectrogram):
         print(path)
     return 0
 
@@ -165,7 +145,7 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--sampler",
         default=None,
-        choices=("euler", "heun", "midpoint"),
+        choices=SAMPLERS,
         help="ODE sampler (default: the model's; euler for released sizes, as the reference)",
     )
     p.add_argument(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from fluxmusic.cli.console import UserError
-from fluxmusic.cli.generate import add_guidance_shape, check_guidance_shape
+from fluxmusic.cli.generate import add_guidance_shape, given_settings
+from fluxmusic.flow.names import SAMPLERS
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
@@ -19,13 +19,10 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 def _cmd_bundle(args: argparse.Namespace) -> int:
     import torch
 
-    from fluxmusic.components import bundle_model_dir
+    from fluxmusic.modelfolder.bundle import bundle_model_dir
+    from fluxmusic.sampling import DEFAULT_KEYS
 
-    names = ("steps", "guidance", "guidance_interval", "guidance_eta", "shift", "sampler", "negative_prompt")
-    defaults = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
-    if args.steps is not None and args.steps < 1:
-        raise UserError(f"--steps must be >= 1, got {args.steps}")
-    check_guidance_shape(args)
+    defaults = {k: v for k, v in given_settings(args, DEFAULT_KEYS).items() if v is not None}
     out = bundle_model_dir(
         args.input,
         args.output,
@@ -59,7 +56,7 @@ def add_bundle(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=None, help="default sampling steps")
     p.add_argument("--guidance", type=float, default=None, help="default guidance scale")
     add_guidance_shape(p, "(recorded as the folder's default)")
-    p.add_argument("--sampler", default=None, choices=("euler", "heun", "midpoint"), help="default sampler")
+    p.add_argument("--sampler", default=None, choices=SAMPLERS, help="default sampler")
     p.add_argument("--negative-prompt", default=None, help="default negative prompt")
     p.add_argument("--name", default=None, help="model name recorded in fluxmusic.json")
     p.add_argument(

@@ -129,7 +129,7 @@ class CheckReport:
 
     def write(self, path: str | os.PathLike[str]) -> Path:
         """Write the report as JSON (atomically); returns the path."""
-        from fluxmusic.checkpoints import atomic_write
+        from fluxmusic.files import atomic_write
 
         path = Path(path)
         text = json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n"

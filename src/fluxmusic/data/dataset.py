@@ -9,7 +9,6 @@ run loads it. An item that cannot be used (missing, corrupt, only silence) comes
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +20,8 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from fluxmusic.data.manifest import ManifestItem
-from fluxmusic.data.seeding import derive_seed
+from fluxmusic.data.shards import read_index, shard_metadata
+from fluxmusic.seeding import derive_seed
 
 __all__ = [
     "AudioBatch",
@@ -227,8 +227,6 @@ class LatentShardDataset(Dataset):
     """
 
     def __init__(self, root: str | Path) -> None:
-        from fluxmusic.data.preprocess import read_index
-
         self.root = Path(root)
         self.index = read_index(self.root)
         self.rows: list[tuple[str, int]] = [
@@ -251,7 +249,7 @@ class LatentShardDataset(Dataset):
         if name not in self._handles:
             handle = safe_open(str(self.root / name), framework="pt")
             self._handles[name] = handle
-            self._meta[name] = json.loads((handle.metadata() or {}).get("items", "[]"))
+            self._meta[name] = shard_metadata(handle)
         return self._handles[name]
 
     def item_info(self, i: int) -> dict[str, Any]:

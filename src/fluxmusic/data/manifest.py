@@ -241,7 +241,7 @@ def write_manifest(items: Iterable[ManifestItem | dict[str, Any]], path: str | o
     Returns:
         The written path.
     """
-    from fluxmusic.checkpoints import atomic_write
+    from fluxmusic.files import atomic_write
 
     path = Path(path)
     fmt = MANIFEST_FORMATS.get(path.suffix.lower())

@@ -1,14 +1,6 @@
 """``fluxmusic preprocess``: encode audio to VAE posteriors and captions to text embeddings, in shards.
 
-Output folder::
-
-    index.json                 format, clip duration, latent shape, VAE and text-encoder identity, shards
-    empty_text.safetensors     the empty caption's embedding (caption dropout)
-    shards/shard-<first>-<last>.safetensors
-                               mean, logvar (n, C, T, F) fp32; txt (n, L, D), txt_mask (n, L), y (n, Dy);
-                               metadata "items": [{"index", "wav", "label", "offset", "window",
-                                                   "tempo" (bpm, beat phase; items with a bpm)}, ...]
-    skipped-r<rank>.jsonl      items that could not be used, with their paths and reasons
+The output folder is the shard format of :mod:`fluxmusic.data.shards` (index, shards, skip logs).
 
 The posterior's mean and log-variance are kept (not a sample), so training draws a fresh latent every
 time. Text embeddings are stored in bf16 when that is lossless (T5/CLAP compute in bf16), else fp32.
@@ -23,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,15 +23,23 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from fluxmusic.data.dataset import SkippedItem, read_item_clip
 from fluxmusic.data.manifest import ManifestItem, read_manifest
-from fluxmusic.data.seeding import generator
+from fluxmusic.data.shards import (
+    done_items,
+    lossless_dtype,
+    read_index,
+    save_tensors,
+    shard_items,
+    write_index,
+)
+from fluxmusic.seeding import generator
 
-__all__ = ["CROP_MODES", "PreprocessReport", "preprocess", "read_index", "write_index"]
+# read_index, shard_items and write_index live in fluxmusic.data.shards; importable from here too
+__all__ = ["CROP_MODES", "PreprocessReport", "preprocess", "read_index", "shard_items", "write_index"]
 
 logger = logging.getLogger(__name__)
 
-INDEX_NAME = "index.json"
-FORMAT = "fluxmusic-latents"
 CROP_MODES = ("random", "start", "windows")
 
 
@@ -54,47 +54,11 @@ class PreprocessReport:
     out_dir: Path
 
 
-def _lossless_dtype(x: Tensor) -> torch.dtype:
-    return torch.bfloat16 if torch.equal(x.to(torch.bfloat16).to(x.dtype), x) else torch.float32
-
-
-def _atomic_save(tensors: dict[str, Tensor], path: Path, metadata: dict[str, str]) -> None:
-    from safetensors.torch import save_file
-
-    from fluxmusic.checkpoints import atomic_write
-
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
-
-
-def _done_items(out_dir: Path) -> tuple[set[int], list[dict[str, Any]]]:
-    """Manifest indices already in a shard, and the skipped records of earlier runs."""
-    from safetensors import safe_open
-
-    done: set[int] = set()
-    for shard in sorted((out_dir / "shards").glob("shard-*.safetensors")):
-        with safe_open(str(shard), framework="pt") as handle:
-            done.update(int(info["index"]) for info in json.loads(handle.metadata()["items"]))
-    skipped = []
-    for path in sorted(out_dir.glob("skipped-r*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                try:
-                    skipped.append(json.loads(line))
-                except json.JSONDecodeError:  # a line cut short by a crash: the item is simply redone
-                    continue
-    return done, skipped
-
-
 def _windows(item: ManifestItem, duration: float, mode: str, min_duration: float) -> list[float | None]:
     """Crop starts (seconds, relative to the item's region) for one item; ``None`` = random draw."""
     if mode != "windows":
         return [0.0] if mode == "start" else [None]
-    from fluxmusic.audio import audio_info
-
-    info = audio_info(item.path)
-    region = info.duration_s - (item.offset or 0.0)
-    if item.duration is not None:
-        region = min(region, item.duration)
+    region = _region_seconds(item)
     starts, start = [], 0.0
     while start == 0.0 or region - start >= min_duration:
         starts.append(start)
@@ -144,7 +108,6 @@ def preprocess(
         This rank's :class:`PreprocessReport` (call :func:`write_index` once every rank is done).
     """
     from fluxmusic.audio import AudioFileError, SilentAudioError, clip_log_mel, frames_for
-    from fluxmusic.data.dataset import read_item_clip
 
     if crop not in CROP_MODES:
         raise ValueError(f"unknown crop mode {crop!r}; use one of {', '.join(CROP_MODES)}")
@@ -157,13 +120,13 @@ def preprocess(
     out = Path(out_dir)
     (out / "shards").mkdir(parents=True, exist_ok=True)
     items = read_manifest(manifest)
-    done, skipped_before = _done_items(out)
+    done, skipped_before = done_items(out)
     finished = done | {int(s["index"]) for s in skipped_before}
     mine = [item for item in items if item.index % world_size == rank and item.index not in finished]
     logger.info("preprocess rank %d: %d items (%d finished earlier)", rank, len(mine), len(finished))
     if rank == 0:
         empty = conditioner.encode([""]).to("cpu")
-        _atomic_save(
+        save_tensors(
             {
                 "txt": empty.txt.float().contiguous(),
                 "txt_mask": empty.txt_mask,
@@ -180,7 +143,7 @@ def preprocess(
     rows_written, items_encoded = 0, 0
 
     def skip(item: ManifestItem, reason: str) -> None:
-        record = {"item": item.index + 1, "index": item.index, "path": str(item.path), "reason": reason}
+        record = SkippedItem(item.index, str(item.path), reason).to_dict()
         skipped.append(record)
         with skip_log.open("a", encoding="utf-8") as f:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -212,13 +175,13 @@ def preprocess(
         tensors = {
             "mean": torch.stack([m for _, m, _, _ in encoded]).contiguous(),
             "logvar": torch.stack([v for _, _, v, _ in encoded]).contiguous(),
-            "txt": txt.to(_lossless_dtype(txt)),
+            "txt": txt.to(lossless_dtype(txt)),
             "txt_mask": text.txt_mask.contiguous(),
-            "y": y.to(_lossless_dtype(y)),
+            "y": y.to(lossless_dtype(y)),
         }
         first, last = min(i["index"] for i in infos), max(i["index"] for i in infos)
         name = f"shard-{first:08d}-{last:08d}-r{rank}.safetensors"
-        _atomic_save(tensors, out / "shards" / name, {"items": json.dumps(infos, ensure_ascii=False)})
+        save_tensors(tensors, out / "shards" / name, {"items": json.dumps(infos, ensure_ascii=False)})
         rows_written += len(infos)
         encoded.clear()
 
@@ -269,84 +232,3 @@ def _region_seconds(item: ManifestItem) -> float:
     info = audio_info(item.path)
     region = info.duration_s - (item.offset or 0.0)
     return region if item.duration is None else min(region, item.duration)
-
-
-def write_index(
-    out_dir: str | os.PathLike[str],
-    vae: Any,
-    conditioner: Any,
-    duration: float,
-    manifest: str | os.PathLike[str],
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Scan the shards and skip logs and write ``index.json`` (call once, after every rank finished)."""
-    from safetensors import safe_open
-
-    from fluxmusic.checkpoints import atomic_write
-
-    out = Path(out_dir)
-    shards, shape, txt_shape = [], None, None
-    for path in sorted((out / "shards").glob("shard-*.safetensors")):
-        with safe_open(str(path), framework="pt") as handle:
-            count = len(json.loads(handle.metadata()["items"]))
-            shape = handle.get_slice("mean").get_shape()[1:]
-            txt_shape = handle.get_slice("txt").get_shape()[1:]
-        shards.append({"file": f"shards/{path.name}", "count": count})
-    _, skipped = _done_items(out)
-    index = {
-        "format": FORMAT,
-        "version": 1,
-        "manifest": str(manifest),
-        "duration": duration,
-        "num_rows": sum(s["count"] for s in shards),
-        "latent_shape": shape,
-        "vae": {
-            "config": {k: v for k, v in vae.config.items() if not str(k).startswith("_")},
-            "downsample": vae.downsample,
-            "scaling_factor": vae.scaling_factor,
-        },  # fmt: skip
-        "text": {
-            "cache_key": conditioner.cache_key,
-            "mode": conditioner.mode,
-            "txt_dim": conditioner.txt_dim,
-            "pooled_dim": conditioner.pooled_dim,
-            "txt_length": txt_shape[0] if txt_shape else None,
-        },  # fmt: skip
-        "shards": shards,
-        "skipped": sorted(skipped, key=lambda s: s["index"]),
-        **(extra or {}),
-    }
-    text = json.dumps(index, ensure_ascii=False, indent=1, default=str) + "\n"
-    atomic_write(out / INDEX_NAME, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-    return index
-
-
-def read_index(root: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read ``index.json`` of a preprocess folder.
-
-    Raises:
-        FileNotFoundError: no index (preprocessing never finished there).
-        ValueError: not a fluxmusic latent folder.
-    """
-    path = Path(root) / INDEX_NAME
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} not found: run `fluxmusic preprocess MANIFEST {root}` (to the end) to make the shards"
-        )
-    index = json.loads(path.read_text(encoding="utf-8"))
-    if index.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a fluxmusic latent index (format {index.get('format')!r})")
-    if not index["shards"]:
-        raise ValueError(f"{path} lists no shards: every item was skipped (see its 'skipped' list)")
-    return index
-
-
-def shard_items(root: str | os.PathLike[str]) -> Sequence[dict[str, Any]]:
-    """Every row's item info (index, wav, label, offset, window), in dataset order."""
-    from safetensors import safe_open
-
-    rows: list[dict[str, Any]] = []
-    for shard in read_index(root)["shards"]:
-        with safe_open(str(Path(root) / shard["file"]), framework="pt") as handle:
-            rows.extend(json.loads(handle.metadata()["items"]))
-    return rows

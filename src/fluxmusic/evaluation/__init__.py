@@ -1,44 +1,45 @@
-"""Evaluation: metrics and attribute checks.
+"""Evaluation: metrics, attribute checks and model scoring.
 
 - ``evaluation.reconstruction``: vocoder / VAE round-trip quality;
 - ``evaluation.family_classifier``, ``evaluation.family_training``, ``evaluation.judge``: instrument-family
   classifier (and its embedding), its training, and training it on the demo dataset's real renders;
-- ``evaluation.tempo``: tempo estimation and requested-vs-estimated agreement;
+- ``evaluation.tempo``: tempo estimation and requested-vs-estimated agreement; ``evaluation.tempo_report``
+  the same over a demo dataset's renders;
 - ``evaluation.frechet``: Fréchet distance between embedding sets;
-- ``evaluation.demo_records``: demo-dataset records and audio for evaluation.
+- ``evaluation.demo_records``: demo-dataset records and audio for evaluation;
+- ``evaluation.benchmark``: a model scored on held-out demo prompts (``benchmarks/bench_bundled.py``).
 
-Command line: ``python -m fluxmusic.evaluation {tempo,judge,reconstruction} --help``
-(see :mod:`fluxmusic.evaluation.__main__`).
-
-Nothing heavy is imported here: the names below load their submodule on first use.
+Command line: ``fluxmusic evaluate {tempo,judge,reconstruction} --help`` (:mod:`fluxmusic.cli.evaluate`).
+The names below load their module on first use.
 """
 
-from __future__ import annotations
+from fluxmusic.lazy import lazy_exports
 
-import importlib
-from typing import Any
-
-_LAZY: dict[str, str] = {
-    "FamilyClassifier": "family_classifier",
-    "FamilyClassifierConfig": "family_classifier",
-    "TrainSettings": "family_training",
-    "accuracy_report": "family_classifier",
-    "fit_family_classifier": "family_training",
-    "train_family_classifier": "family_training",
-    "load_or_train_classifier": "judge",
-    "train_demo_classifier": "judge",
-    "TempoAgreement": "tempo",
-    "estimate_tempi": "tempo",
-    "estimate_tempo": "tempo",
-    "tempo_agreement": "tempo",
-    "frechet_distance": "frechet",
-    "gaussian_stats": "frechet",
+_LAZY = {
+    "GenerationSettings": "fluxmusic.evaluation.benchmark",
+    "HeldOutPrompts": "fluxmusic.evaluation.benchmark",
+    "Scorer": "fluxmusic.evaluation.benchmark",
+    "held_out_prompts": "fluxmusic.evaluation.benchmark",
+    "load_waveforms": "fluxmusic.evaluation.demo_records",
+    "read_records": "fluxmusic.evaluation.demo_records",
+    "stratified_pick": "fluxmusic.evaluation.demo_records",
+    "FamilyClassifier": "fluxmusic.evaluation.family_classifier",
+    "FamilyClassifierConfig": "fluxmusic.evaluation.family_classifier",
+    "accuracy_report": "fluxmusic.evaluation.family_classifier",
+    "TrainSettings": "fluxmusic.evaluation.family_training",
+    "fit_family_classifier": "fluxmusic.evaluation.family_training",
+    "train_family_classifier": "fluxmusic.evaluation.family_training",
+    "frechet_distance": "fluxmusic.evaluation.frechet",
+    "gaussian_stats": "fluxmusic.evaluation.frechet",
+    "load_or_train_classifier": "fluxmusic.evaluation.judge",
+    "train_demo_classifier": "fluxmusic.evaluation.judge",
+    "Reconstruction": "fluxmusic.evaluation.reconstruction",
+    "reconstruction_report": "fluxmusic.evaluation.reconstruction",
+    "TempoAgreement": "fluxmusic.evaluation.tempo",
+    "estimate_tempi": "fluxmusic.evaluation.tempo",
+    "estimate_tempo": "fluxmusic.evaluation.tempo",
+    "tempo_agreement": "fluxmusic.evaluation.tempo",
+    "tempo_report": "fluxmusic.evaluation.tempo_report",
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY)

@@ -4,7 +4,7 @@ The classifier learns from the ``train`` split's real renders and is scored on t
 pieces it never heard); ``mixed`` ensembles are left out of both. The folder it is saved to also holds
 ``report.json``: held-out accuracy, per-family accuracy, confusion matrix, training history and settings.
 
-    python -m fluxmusic.evaluation judge --data /work/data/demo --out /work/data/demo/family_classifier
+    fluxmusic evaluate judge --data /work/data/demo --out /work/data/demo/family_classifier
 """
 
 from __future__ import annotations

@@ -9,9 +9,10 @@ little; every metric here compares magnitude spectra and is 0 for identical inpu
   resolutions (n_fft 512/1024/2048, hop n_fft / 4).
 - ``log_stft_l1``: mean |log S_ref - log S_est| over the same resolutions (magnitudes floored at 1e-5).
 
-Command line (measures the vocoders and VAE on the same held-out clips, prints a table, writes JSON)::
+:func:`reconstruction_report` measures vocoders and the VAE on the same held-out clips; its command line
+(prints one JSON line per system, writes a JSON table)::
 
-    python -m fluxmusic.evaluation reconstruction --data /work/data/demo --vae RUN/final \
+    fluxmusic evaluate reconstruction --data /work/data/demo --vae RUN/final \
         --vocoder RUN/final --griffin-lim 32 64 --clips 64 --out eval.json
 """
 
@@ -21,6 +22,8 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -192,3 +195,67 @@ def evaluate_vae(
             {k: v for k, v in asdict(report).items() if k not in ("clips", "seconds_per_audio_second")}
         )
     return result
+
+
+def reconstruction_report(
+    data_dir: str | Path,
+    split: str = "test",
+    clips: int = 64,
+    clip_seconds: float = 5.12,
+    vae: str | Path | None = None,
+    vocoders: Sequence[str | Path] = (),
+    griffin_lim: Sequence[int] = (32, 64),
+    on_result: Callable[[str, dict[str, float]], None] | None = None,
+) -> dict[str, Any]:
+    """Vocoders and the mel VAE measured on the same clips of a dataset.
+
+    Every vocoder (Griffin-Lim at each ``n_iter``, each HiFi-GAN folder) vocodes the clips' own log-mels;
+    with a VAE, its round trip is measured (``vae``: log-mel L1) and then vocoded by each vocoder
+    (``vae+NAME``).
+
+    Args:
+        data_dir: Dataset root with ``SPLIT.json`` (or a demo build's ``records/``).
+        split: The split to read.
+        clips: The first N clips of the split.
+        clip_seconds: Clip length (the training-clip rules of :class:`fluxmusic.data.clip_bank.ClipBank`).
+        vae: An ``AudioVAE`` folder.
+        vocoders: ``HifiGanVocoder`` folders.
+        griffin_lim: Griffin-Lim iteration counts.
+        on_result: Called with each system's name and metrics as soon as they are known.
+
+    Returns:
+        ``{"clips": [paths], "results": {system: metrics}}``.
+
+    Raises:
+        FileNotFoundError: No such dataset folder.
+        ValueError: No clips in the split.
+    """
+    from fluxmusic.audio import AudioVAE, GriffinLimVocoder, HifiGanVocoder
+    from fluxmusic.data.clip_bank import ClipBank, list_clips
+
+    if not Path(data_dir).is_dir():
+        raise FileNotFoundError(f"{data_dir}: no such dataset folder")
+    paths = list_clips(data_dir, split)[:clips]
+    bank = ClipBank.load(data_dir, paths, clip_seconds)
+    assert bank.waveforms is not None
+    systems: dict[str, Callable[..., Tensor]] = {
+        f"griffin_lim_{n}": GriffinLimVocoder(n_iter=n) for n in griffin_lim
+    }
+    for folder in vocoders:
+        systems[f"hifigan:{folder}"] = HifiGanVocoder.from_pretrained(folder, subfolder=None).eval()
+    results: dict[str, dict[str, float]] = {}
+
+    def record(name: str, metrics: dict[str, float]) -> None:
+        results[name] = metrics
+        if on_result is not None:
+            on_result(name, metrics)
+
+    for name, vocoder in systems.items():
+        record(name, asdict(evaluate_vocoder(vocoder, bank.waveforms, bank.mels)))
+    if vae is not None:
+        model = AudioVAE.from_pretrained(vae, subfolder=None).eval()
+        recon = vae_round_trip(model, bank.mels)
+        record("vae", {"mel_l1": float((recon - bank.mels).abs().mean())})
+        for name, vocoder in systems.items():
+            record(f"vae+{name}", asdict(evaluate_vocoder(vocoder, bank.waveforms, recon)))
+    return {"clips": paths, "results": results}

@@ -35,7 +35,7 @@ are left out of the correlations (``valid`` says how many were used).
 
 Command line (requested vs estimated tempo on a demo dataset's real renders, overall and per group)::
 
-    python -m fluxmusic.evaluation tempo --data /work/data/demo [--split test] [--by collection] \
+    fluxmusic evaluate tempo --data /work/data/demo [--split test] [--by collection] \
         [--out t.json]
 """
 

@@ -1,25 +1,20 @@
 """Rectified flow: the path, training timesteps and loss, ODE samplers and classifier-free guidance."""
 
-from fluxmusic.flow.guidance import classifier_free_guidance
-from fluxmusic.flow.path import (
-    flow_matching_loss,
-    interpolate,
-    sample_timesteps,
-    shift_time,
-    velocity_target,
-)
-from fluxmusic.flow.samplers import EVALS_PER_STEP, SAMPLERS, VelocityFn, sample, time_grid
+from fluxmusic.lazy import lazy_exports
 
-__all__ = [
-    "EVALS_PER_STEP",
-    "SAMPLERS",
-    "VelocityFn",
-    "classifier_free_guidance",
-    "flow_matching_loss",
-    "interpolate",
-    "sample",
-    "sample_timesteps",
-    "shift_time",
-    "time_grid",
-    "velocity_target",
-]
+_LAZY = {
+    "classifier_free_guidance": "fluxmusic.flow.guidance",
+    "flow_matching_loss": "fluxmusic.flow.path",
+    "interpolate": "fluxmusic.flow.path",
+    "sample_timesteps": "fluxmusic.flow.path",
+    "shift_time": "fluxmusic.flow.path",
+    "velocity_target": "fluxmusic.flow.path",
+    "EVALS_PER_STEP": "fluxmusic.flow.samplers",
+    "SAMPLERS": "fluxmusic.flow.samplers",
+    "StepCallback": "fluxmusic.flow.samplers",
+    "VelocityFn": "fluxmusic.flow.samplers",
+    "sample": "fluxmusic.flow.samplers",
+    "time_grid": "fluxmusic.flow.samplers",
+}
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY)

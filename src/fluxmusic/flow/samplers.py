@@ -1,8 +1,11 @@
 """ODE samplers for the rectified flow: Euler, Heun and midpoint on uniform or shifted grids.
 
 A sampler takes a ``VelocityFn`` -- any callable ``(x, t) -> v`` with ``t`` of shape (B,) -- so it
-never needs to know about the network, the conditioning or guidance. Integration runs from t = 1
-(noise) to t = 0 (data). Samplers are deterministic: they draw no randomness.
+never needs to know about the network, the conditioning or guidance. Integration runs from ``t_start``
+(1 = pure noise; less for editing, where the start is a noised input) to t = 0 (data). A per-step
+``StepCallback`` sees (and may replace) the state after every step: inpainting pins the known part of
+the latent there. The samplers here are deterministic; a ``torch.Generator`` is passed to every step
+so that stochastic ones draw from it, never from the global generator.
 """
 
 from __future__ import annotations
@@ -10,45 +13,55 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch import Tensor
+from torch import Generator, Tensor
 from tqdm.auto import tqdm
 
+from fluxmusic.flow.names import EVALS_PER_STEP, SAMPLERS
 from fluxmusic.flow.path import shift_time
 
+__all__ = ["EVALS_PER_STEP", "SAMPLERS", "StepCallback", "VelocityFn", "sample", "time_grid"]
+
 VelocityFn = Callable[[Tensor, Tensor], Tensor]
-SAMPLERS: tuple[str, ...] = ("euler", "heun", "midpoint")
-EVALS_PER_STEP: dict[str, int] = {"euler": 1, "heun": 2, "midpoint": 2}
+StepCallback = Callable[[int, float, float, Tensor], "Tensor | None"]
+"""``(i, t, t_next, x) -> x``: called after step ``i`` (from ``t`` to ``t_next``) with the new state; a
+returned tensor replaces the state, ``None`` keeps it."""
+TimeFn = Callable[[float], Tensor]
+StepFn = Callable[[VelocityFn, Tensor, float, float, TimeFn, "Generator | None"], Tensor]
 
 
-def time_grid(steps: int, shift: float = 1.0) -> Tensor:
-    """Times from 1 to 0: uniform, then warped by ``shift_time`` (shift > 1 spends more steps near noise).
+def time_grid(steps: int, shift: float = 1.0, t_start: float = 1.0) -> Tensor:
+    """Times from ``t_start`` to 0: uniform on [1, 0], warped by ``shift_time`` (shift > 1 spends more
+    steps near noise), then scaled into [t_start, 0], so every step is spent inside it.
 
     Shapes:
-        -> (steps + 1,) fp64, starting at 1.0 and ending at 0.0.
+        -> (steps + 1,) fp64, starting at exactly ``t_start`` and ending at 0.0.
     """
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
-    return shift_time(torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64), shift)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    if not 0.0 < t_start <= 1.0:
+        raise ValueError(f"t_start must be in (0, 1] (1 = pure noise), got {t_start}")
+    grid = shift_time(torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64), shift)
+    return grid if t_start == 1.0 else grid * t_start
 
 
-def _euler(fn: VelocityFn, x: Tensor, t: float, t_next: float, tb: Callable[[float], Tensor]) -> Tensor:
+def _euler(fn: VelocityFn, x: Tensor, t: float, t_next: float, tb: TimeFn, _: Generator | None) -> Tensor:
     return x + (t_next - t) * fn(x, tb(t))
 
 
-def _heun(fn: VelocityFn, x: Tensor, t: float, t_next: float, tb: Callable[[float], Tensor]) -> Tensor:
+def _heun(fn: VelocityFn, x: Tensor, t: float, t_next: float, tb: TimeFn, _: Generator | None) -> Tensor:
     dt = t_next - t
     v1 = fn(x, tb(t))
     v2 = fn(x + dt * v1, tb(t_next))
     return x + dt * 0.5 * (v1 + v2)
 
 
-def _midpoint(fn: VelocityFn, x: Tensor, t: float, t_next: float, tb: Callable[[float], Tensor]) -> Tensor:
+def _midpoint(fn: VelocityFn, x: Tensor, t: float, t_next: float, tb: TimeFn, _: Generator | None) -> Tensor:
     dt = t_next - t
     v1 = fn(x, tb(t))
     return x + dt * fn(x + 0.5 * dt * v1, tb(t + 0.5 * dt))
 
 
-_STEPS = {"euler": _euler, "heun": _heun, "midpoint": _midpoint}
+_STEPS: dict[str, StepFn] = {"euler": _euler, "heun": _heun, "midpoint": _midpoint}
 
 
 def sample(
@@ -58,16 +71,25 @@ def sample(
     method: str = "euler",
     shift: float = 1.0,
     progress: bool = False,
+    *,
+    t_start: float = 1.0,
+    callback: StepCallback | None = None,
+    generator: Generator | None = None,
 ) -> Tensor:
-    """Integrate dx/dt = v(x, t) from t = 1 to t = 0.
+    """Integrate dx/dt = v(x, t) from t = ``t_start`` to t = 0.
 
     Args:
         velocity_fn: ``(x, t) -> v`` with t a (B,) tensor of the current time.
-        x: The starting noise (t = 1).
-        steps: Number of steps (network evaluations: ``steps * EVALS_PER_STEP[method]``).
+        x: The state at ``t_start``: pure noise for t_start = 1, else a noised input
+            ``(1 - t_start) x0 + t_start eps``.
+        steps: Number of steps (network evaluations: ``steps * EVALS_PER_STEP[method]``), all spent
+            inside [t_start, 0].
         method: ``"euler"`` (the reference's), ``"heun"`` or ``"midpoint"``.
         shift: Time-grid shift; 1.0 is the reference's uniform grid.
         progress: Show a tqdm bar.
+        t_start: Start time in (0, 1]; 1 integrates from pure noise (as the reference).
+        callback: ``(i, t, t_next, x) -> x | None`` after every step; a returned tensor replaces the state.
+        generator: The randomness of stochastic samplers (the ones here draw none).
 
     Shapes:
         x: (B, ...) -> (B, ...), the sample at t = 0.
@@ -75,12 +97,16 @@ def sample(
     if method not in _STEPS:
         raise ValueError(f"unknown sampler {method!r}; choose one of {', '.join(SAMPLERS)}")
     step = _STEPS[method]
-    grid = time_grid(steps, shift).tolist()
+    grid = time_grid(steps, shift, t_start).tolist()
     batch = x.shape[0]
 
     def tb(t: float) -> Tensor:
         return torch.full((batch,), t, dtype=torch.float32, device=x.device)
 
-    for t, t_next in tqdm(zip(grid[:-1], grid[1:]), total=steps, disable=not progress, desc="sampling"):
-        x = step(velocity_fn, x, t, t_next, tb)
+    pairs = zip(grid[:-1], grid[1:])
+    for i, (t, t_next) in enumerate(tqdm(pairs, total=steps, disable=not progress, desc="sampling")):
+        x = step(velocity_fn, x, t, t_next, tb, generator)
+        if callback is not None:
+            replaced = callback(i, t, t_next, x)
+            x = x if replaced is None else replaced
     return x

@@ -1,7 +1,15 @@
 """The MusicFlux transformer: layers, blocks, rotary embedding and latent packing (no I/O)."""
 
-from fluxmusic.config import PRESETS, MusicFluxConfig
-from fluxmusic.model.musicflux import MusicFlux
-from fluxmusic.model.packing import image_ids, pack, text_ids, unpack
+from fluxmusic.lazy import lazy_exports
 
-__all__ = ["PRESETS", "MusicFlux", "MusicFluxConfig", "image_ids", "pack", "text_ids", "unpack"]
+_LAZY = {
+    "PRESETS": "fluxmusic.config",
+    "MusicFluxConfig": "fluxmusic.config",
+    "MusicFlux": "fluxmusic.model.musicflux",
+    "image_ids": "fluxmusic.model.packing",
+    "pack": "fluxmusic.model.packing",
+    "text_ids": "fluxmusic.model.packing",
+    "unpack": "fluxmusic.model.packing",
+}
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY)

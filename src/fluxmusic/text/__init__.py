@@ -1,13 +1,9 @@
 """Text conditioning: T5-XXL + CLAP (FluxMusic), a small bundled MiniLM encoder, and an embedding cache.
 
-All conditioners implement ``TextConditioner.encode(prompts) -> TextEmbedding``. Submodules are
-imported on first use of a name, so ``import fluxmusic.text`` stays cheap.
+All conditioners implement ``TextConditioner.encode(prompts) -> TextEmbedding``.
 """
 
-from __future__ import annotations
-
-from importlib import import_module
-from typing import Any
+from fluxmusic.lazy import lazy_exports
 
 _LAZY = {
     "MODES": "fluxmusic.text.base",
@@ -20,13 +16,12 @@ _LAZY = {
     "EmbeddingCache": "fluxmusic.text.cache",
     "CLAP_REPO": "fluxmusic.text.clap",
     "ClapTextEncoder": "fluxmusic.text.clap",
-    "MissingWeightsError": "fluxmusic.text.clap",
     "clap_text_config": "fluxmusic.text.clap",
     "load_clap_text_tower": "fluxmusic.text.clap",
     "FluxMusicConditioner": "fluxmusic.text.conditioner",
     "CONDITIONERS": "fluxmusic.text.factory",
     "build_conditioner": "fluxmusic.text.factory",
-    "WeightsNotFoundError": "fluxmusic.text.hub",
+    "WeightsNotFoundError": "fluxmusic.hub",
     "ChecksumError": "fluxmusic.text.minilm",
     "MINILM_SHA256": "fluxmusic.text.minilm",
     "MiniLMConditioner": "fluxmusic.text.minilm",
@@ -37,15 +32,4 @@ _LAZY = {
     "byte_level_tokenizer": "fluxmusic.text.toy",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'fluxmusic.text' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + list(_LAZY))
-
-
-__all__ = sorted(_LAZY)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY)

@@ -17,10 +17,10 @@ import torch
 from torch import Tensor
 
 from fluxmusic.text.base import FrozenEncoder, TextMode, default_dtype, pad_tokens, set_precision_
-from fluxmusic.text.hub import folder_fingerprint, read_state_dict, resolve_folder
+from fluxmusic.hub import WeightsNotFoundError, folder_fingerprint, read_state_dict, resolve_folder
 from fluxmusic.text.lowmem import materialize_, params_on_meta
 
-__all__ = ["CLAP_REPO", "ClapTextEncoder", "MissingWeightsError", "clap_text_config", "load_clap_text_tower"]
+__all__ = ["CLAP_REPO", "ClapTextEncoder", "clap_text_config", "load_clap_text_tower"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,10 +28,6 @@ CLAP_REPO = "laion/larger_clap_music"
 
 # Buffers the text tower computes itself (position ids 0..513, zero token types); optional in a file.
 _DERIVED_BUFFERS = ("embeddings.position_ids", "embeddings.token_type_ids")
-
-
-class MissingWeightsError(RuntimeError):
-    """A checkpoint lacks weights the model needs; the one-line message lists them."""
 
 
 def clap_text_config(**overrides: Any) -> Any:
@@ -51,7 +47,7 @@ def load_clap_text_tower(folder: str | os.PathLike[str], dtype: torch.dtype = to
         dtype: dtype of the returned model.
 
     Raises:
-        MissingWeightsError: the checkpoint is not ClapModel-format (no ``text_model.*`` or no
+        WeightsNotFoundError: the checkpoint is not ClapModel-format (no ``text_model.*`` or no
             ``text_projection.*`` keys) or lacks any text-tower parameter; names the keys.
     """
     from transformers import ClapConfig, ClapTextModel
@@ -60,12 +56,12 @@ def load_clap_text_tower(folder: str | os.PathLike[str], dtype: torch.dtype = to
     config = ClapConfig.from_pretrained(str(folder))
     state = read_state_dict(folder, prefixes=("text_model.", "text_projection."))
     if not any(key.startswith("text_model.") for key in state):
-        raise MissingWeightsError(
+        raise WeightsNotFoundError(
             f"{folder}: no 'text_model.*' weights; expected a ClapModel checkpoint (a bare ClapTextModel "
             "load would silently use random weights)"
         )
     if not any(key.startswith("text_projection.") for key in state):
-        raise MissingWeightsError(
+        raise WeightsNotFoundError(
             f"{folder}: no 'text_projection.*' weights; expected a ClapModel checkpoint"
         )
     tower = {key.removeprefix("text_model."): v for key, v in state.items() if key.startswith("text_model.")}
@@ -74,7 +70,7 @@ def load_clap_text_tower(folder: str | os.PathLike[str], dtype: torch.dtype = to
     expected = model.state_dict().keys()
     missing = sorted(f"text_model.{k}" for k in expected if k not in tower and k not in _DERIVED_BUFFERS)
     if missing:
-        raise MissingWeightsError(
+        raise WeightsNotFoundError(
             f"{folder}: CLAP text tower weights missing ({len(missing)}): {', '.join(missing)}"
         )
     unexpected = sorted(k for k in tower if k not in expected)
@@ -133,7 +129,7 @@ class ClapTextEncoder(FrozenEncoder):
             local_files_only: Use only cached files; ``None`` follows ``HF_HUB_OFFLINE``.
 
         Raises:
-            WeightsNotFoundError: files missing. MissingWeightsError: text-tower weights missing.
+            WeightsNotFoundError: files or text-tower weights missing.
         """
         from transformers import AutoTokenizer
 

@@ -8,7 +8,6 @@ safetensors file is checked against a pinned sha256 before loading. Loaded with 
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import os
@@ -18,8 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from fluxmusic.files import sha256_file
+from fluxmusic.hub import WeightsNotFoundError
 from fluxmusic.text.base import FrozenEncoder, TextConditioner, TextEmbedding, pad_tokens
-from fluxmusic.text.hub import WeightsNotFoundError
 
 __all__ = ["MINILM_PACKAGE", "MINILM_SHA256", "ChecksumError", "MiniLMConditioner", "bundled_minilm_dir"]
 
@@ -52,15 +52,6 @@ def bundled_minilm_dir() -> Path:
             f"{folder}: missing {', '.join(missing)}; reinstall `{MINILM_PACKAGE}` or pass model_dir"
         )
     return folder
-
-
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _verify(path: Path, expected: str | None) -> None:

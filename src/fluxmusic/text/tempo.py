@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["MAX_BPM", "MIN_BPM", "TEMPO_WORDS", "prompt_bpm"]
+from fluxmusic.sampling import MAX_BPM, MIN_BPM  # the tempi read from prompts and accepted as ``bpm``
 
-MIN_BPM, MAX_BPM = 20.0, 400.0
-"""The tempi read from prompts and accepted as explicit ``bpm``."""
+__all__ = ["MAX_BPM", "MIN_BPM", "TEMPO_WORDS", "prompt_bpm"]
 
 TEMPO_WORDS: dict[str, float] = {
     "very fast": 160.0,

@@ -1,12 +1,10 @@
-"""Training and fine-tuning: configs, the DDP/FSDP loop, EMA, checkpoints and resume, LoRA.
+"""Training and fine-tuning: configs, the DDP/FSDP loop, EMA, checkpoints and resume.
+LoRA adapters live beside the model (:mod:`fluxmusic.model.lora`).
 
 Submodules are imported on first use of a name, so ``import fluxmusic.training`` stays cheap.
 """
 
-from __future__ import annotations
-
-from importlib import import_module
-from typing import Any
+from fluxmusic.lazy import lazy_exports
 
 _LAZY = {
     "TrainConfig": "fluxmusic.training.config",
@@ -18,20 +16,7 @@ _LAZY = {
     "EMA": "fluxmusic.training.ema",
     "latest_checkpoint": "fluxmusic.training.checkpoint",
     "list_checkpoints": "fluxmusic.training.checkpoint",
-    "load_lora": "fluxmusic.training.lora",
-    "remove_lora": "fluxmusic.training.lora",
     "prepare_shards": "fluxmusic.training.prepare",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'fluxmusic.training' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + list(_LAZY))
-
-
-__all__ = sorted(_LAZY)
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY)

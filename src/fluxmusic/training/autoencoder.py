@@ -28,7 +28,7 @@ from torch import Tensor
 
 from fluxmusic.audio import AudioVAE
 from fluxmusic.training import component_run as runs
-from fluxmusic.training.component_data import ClipBank
+from fluxmusic.data.clip_bank import ClipBank
 from fluxmusic.training.component_run import OptimSection, RunSection
 
 logger = logging.getLogger(__name__)

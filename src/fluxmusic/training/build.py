@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from fluxmusic.data.seeding import derive_seed
 from fluxmusic.model import MusicFlux, MusicFluxConfig
+from fluxmusic.seeding import derive_seed
 from fluxmusic.training.config import TrainConfig
 
 __all__ = ["build_model", "build_text", "build_vae", "build_vocoder", "text_entry"]
@@ -30,13 +30,8 @@ def _initial_weights(path: str, key: str) -> MusicFlux:
     transformer with the adapters it lists folded in, after the weight-hash check: the model it samples.
     """
     from fluxmusic.checkpoints import load_musicflux
-    from fluxmusic.components import (
-        MODEL_INDEX,
-        adapter_names,
-        load_transformer,
-        read_model_index,
-        verify_weights,
-    )
+    from fluxmusic.modelfolder.index import MODEL_INDEX, adapter_names, read_model_index, verify_weights
+    from fluxmusic.modelfolder.load import load_transformer
 
     root = Path(path)
     if (root / MODEL_INDEX).is_file():
@@ -83,7 +78,7 @@ def build_model(config: TrainConfig, device: torch.device | str = "cpu") -> Musi
         model = MusicFlux(wanted)
     model.gradient_checkpointing = config.model.gradient_checkpointing
     if config.lora.enabled:
-        from fluxmusic.training.lora import add_lora, lora_config
+        from fluxmusic.model.lora import add_lora, lora_config
 
         lora = config.lora
         add_lora(

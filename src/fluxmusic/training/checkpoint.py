@@ -34,7 +34,8 @@ import torch
 from safetensors.torch import save_file
 from torch import Tensor
 
-from fluxmusic.checkpoints import CheckpointError, atomic_write
+from fluxmusic.checkpoints import CheckpointError
+from fluxmusic.files import atomic_write
 from fluxmusic.training.faults import maybe_kill
 
 __all__ = [

@@ -35,7 +35,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from fluxmusic.training.component_data import ClipBank, snapshot_clips
+from fluxmusic.data.clip_bank import ClipBank, snapshot_clips
 
 logger = logging.getLogger(__name__)
 

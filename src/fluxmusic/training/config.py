@@ -1,10 +1,13 @@
 """Typed training configuration: TOML files, ``--set section.key=value`` overrides, strict validation.
 
-A config has one section per concern (``run``, ``model``, ``text``, ``vae``, ``vocoder``, ``data``,
-``optim``, ``ema``, ``flow``, ``sample``, ``lora``; see :mod:`fluxmusic.training.sections`); every
-section is a frozen dataclass validated in ``__post_init__``. Unknown sections or keys are errors that
-list the valid ones. The resolved config is saved as JSON in the run folder and beside every checkpoint,
-so a run can be resumed and a checkpoint rebuilt from its folder alone.
+Every trainer's config is a frozen dataclass of sections (a :class:`SectionedConfig`): the transformer's
+:class:`TrainConfig` (``run``, ``model``, ``text``, ``vae``, ``vocoder``, ``data``, ``optim``, ``ema``,
+``flow``, ``sample``, ``lora``; see :mod:`fluxmusic.training.sections`) and the component trainers'
+(:mod:`fluxmusic.training.components`). Every section is a frozen dataclass validated in
+``__post_init__``; unknown sections or keys are errors that list the valid ones. ``run.trainer`` names
+the trainer a file is for (:mod:`fluxmusic.training.trainers` dispatches on it). The resolved config is
+saved as JSON in the run folder and beside every checkpoint, so a run can be resumed and a checkpoint
+rebuilt from its folder alone.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 try:
     import tomllib
@@ -23,6 +26,8 @@ except ImportError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 from fluxmusic.training.sections import (
+    AdamWConfig,
+    BaseRunConfig,
     DataConfig,
     EMAConfig,
     FlowConfig,
@@ -37,6 +42,9 @@ from fluxmusic.training.sections import (
 )
 
 __all__ = [
+    "CONFIG_NAME",
+    "AdamWConfig",
+    "BaseRunConfig",
     "DataConfig",
     "EMAConfig",
     "FlowConfig",
@@ -45,28 +53,22 @@ __all__ = [
     "OptimConfig",
     "RunConfig",
     "SampleConfig",
+    "SectionedConfig",
     "TextConfig",
     "TrainConfig",
     "VAEConfig",
     "VocoderConfig",
+    "absolute_paths",
+    "apply_overrides",
     "load_config",
     "parse_override",
+    "read_config",
+    "saved_config",
 ]
 
+C = TypeVar("C", bound="SectionedConfig")
 
-SECTIONS: dict[str, type] = {
-    "run": RunConfig,
-    "model": ModelConfig,
-    "text": TextConfig,
-    "vae": VAEConfig,
-    "vocoder": VocoderConfig,
-    "data": DataConfig,
-    "optim": OptimConfig,
-    "ema": EMAConfig,
-    "flow": FlowConfig,
-    "sample": SampleConfig,
-    "lora": LoRAConfig,
-}
+CONFIG_NAME = "train_config.json"
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
@@ -112,9 +114,81 @@ def _section(cls: type, data: dict[str, Any], name: str) -> Any:
     return cls(**{k: _coerce(v, hints[k], f"{name}.{k}") for k, v in data.items()})
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+class SectionedConfig:
+    """Base of every trainer's config: a frozen dataclass whose fields are section dataclasses.
+
+    A subclass names its trainer (``TRAINER``, what ``run.trainer`` must say) and its local paths
+    (``PATHS``: section -> keys, made absolute by :func:`absolute_paths`). Sections missing from a file
+    take their section class's defaults.
+    """
+
+    TRAINER: ClassVar[str] = ""
+    PATHS: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    def __post_init__(self) -> None:
+        trainer = self.run.trainer  # type: ignore[attr-defined]
+        if trainer != self.TRAINER:
+            raise ValueError(
+                f"run.trainer = {trainer!r}, but {type(self).__name__} is the config of {self.TRAINER!r}"
+            )
+
+    @classmethod
+    def sections(cls) -> dict[str, type]:
+        """Section name -> section dataclass, in file order."""
+        hints = typing.get_type_hints(cls)
+        return {f.name: hints[f.name] for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+
+    @classmethod
+    def from_dict(cls: type[C], data: dict[str, Any]) -> C:
+        """Build from nested dicts (a parsed TOML file); unknown sections or keys raise ``ValueError``."""
+        sections = cls.sections()
+        unknown = sorted(set(data) - set(sections))
+        if unknown:
+            raise ValueError(f"unknown config section(s) {unknown}; valid sections are {list(sections)}")
+        built = {}
+        for name, section_cls in sections.items():
+            raw = data.get(name, {})
+            if not isinstance(raw, dict):
+                raise ValueError(f"[{name}] must be a table, got {raw!r}")
+            built[name] = _section(section_cls, raw, name)
+        return cls(**built)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready nested dict (tuples as lists)."""
+        return {name: _plain(dataclasses.asdict(getattr(self, name))) for name in self.sections()}
+
+    def replace(self: C, **sections: Any) -> C:
+        """A copy with whole sections replaced (``config.replace(run=...)``)."""
+        return dataclasses.replace(self, **sections)  # type: ignore[type-var]
+
+    def save_json(self, path: str | os.PathLike[str]) -> Path:
+        """Write ``to_dict()`` as JSON, atomically."""
+        from fluxmusic.files import atomic_write_text
+
+        return atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
+
+
 @dataclass(frozen=True)
-class TrainConfig:
-    """A whole training experiment (see the section classes for every key)."""
+class TrainConfig(SectionedConfig):
+    """A whole transformer training experiment (see the section classes for every key)."""
+
+    TRAINER: ClassVar[str] = "musicflux"
+    PATHS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "run": ("dir",),
+        "data": ("manifest", "shards"),
+        "model": ("init_from",),
+        "text": ("cache_dir",),
+        "vae": ("pretrained",),
+        "vocoder": ("pretrained",),
+    }
 
     run: RunConfig = field(default_factory=RunConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -129,47 +203,27 @@ class TrainConfig:
     lora: LoRAConfig = field(default_factory=LoRAConfig)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.model.musicflux()  # validates the transformer config (in_channels vs patch_size, ...)
         if self.lora.enabled and self.run.strategy == "fsdp":
             raise ValueError("LoRA with FSDP is not supported; use run.strategy = 'ddp' (adapters are small)")
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Build from nested dicts (a parsed TOML file); unknown sections or keys raise ``ValueError``."""
-        unknown = sorted(set(data) - set(SECTIONS))
-        if unknown:
-            raise ValueError(f"unknown config section(s) {unknown}; valid sections are {list(SECTIONS)}")
-        sections = {}
-        for name, section_cls in SECTIONS.items():
-            raw = data.get(name, {})
-            if not isinstance(raw, dict):
-                raise ValueError(f"[{name}] must be a table, got {raw!r}")
-            sections[name] = _section(section_cls, raw, name)
-        return cls(**sections)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready nested dict (tuples as lists)."""
-
-        def plain(value: Any) -> Any:
-            if isinstance(value, tuple | list):
-                return [plain(v) for v in value]
-            if isinstance(value, dict):
-                return {k: plain(v) for k, v in value.items()}
-            return value
-
-        return {name: plain(dataclasses.asdict(getattr(self, name))) for name in SECTIONS}
-
-    def replace(self, **sections: Any) -> TrainConfig:
-        """A copy with whole sections replaced (``config.replace(run=...)``)."""
-        return dataclasses.replace(self, **sections)
-
-    def save_json(self, path: str | os.PathLike[str]) -> Path:
-        """Write ``to_dict()`` as JSON, atomically."""
-        from fluxmusic.checkpoints import atomic_write
-
-        text = json.dumps(self.to_dict(), indent=2) + "\n"
-        atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-        return Path(path)
+def absolute_paths(config: C) -> C:
+    """The config with its local paths (``config.PATHS``) made absolute, as ``train_config.json`` records
+    them, so a run resumes from any working directory. ``dir`` keys are always local; other values
+    (hub ids such as ``cvssp/audioldm2``) change only when such a path exists."""
+    sections = {}
+    for name, keys in config.PATHS.items():
+        section = getattr(config, name)
+        changes = {}
+        for key in keys:
+            value = getattr(section, key)
+            if value and (key == "dir" or Path(value).exists()):
+                changes[key] = str(Path(value).resolve())
+        if changes:
+            sections[name] = dataclasses.replace(section, **changes)
+    return config.replace(**sections)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -208,14 +262,14 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def load_config(
+def read_config(
     path: str | os.PathLike[str] | None = None, overrides: list[str] | None = None
-) -> TrainConfig:
-    """Read a TOML (or a saved ``.json``) config, apply ``--set`` overrides, validate.
+) -> dict[str, Any]:
+    """Nested dicts of a TOML (or saved ``.json``) config with ``--set`` overrides applied (not validated).
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: bad TOML, unknown keys, wrong types or invalid values (the message names the key).
+        ValueError: bad TOML or a malformed override.
     """
     data: dict[str, Any] = {}
     if path is not None:
@@ -227,4 +281,32 @@ def load_config(
             data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
         except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
             raise ValueError(f"cannot parse {path}: {err}") from None
-    return TrainConfig.from_dict(apply_overrides(data, list(overrides or [])))
+    return apply_overrides(data, list(overrides or []))
+
+
+def saved_config(run_dir: str | os.PathLike[str], overrides: list[str] | None = None) -> dict[str, Any]:
+    """The saved ``train_config.json`` of a run (``run.dir`` set to the folder) with ``--set`` overrides.
+
+    Raises:
+        FileNotFoundError: ``run_dir`` holds no ``train_config.json``.
+    """
+    path = Path(run_dir) / CONFIG_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: {run_dir} is not a fluxmusic run folder")
+    return read_config(path, [f"run.dir={json.dumps(str(Path(run_dir).resolve()))}", *(overrides or [])])
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    overrides: list[str] | None = None,
+    cls: type[C] = TrainConfig,  # type: ignore[assignment]
+) -> C:
+    """Read a TOML (or a saved ``.json``) config, apply ``--set`` overrides, validate as ``cls``.
+
+    :func:`fluxmusic.training.trainers.load_experiment` picks ``cls`` from the file's ``run.trainer``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: bad TOML, unknown keys, wrong types or invalid values (the message names the key).
+    """
+    return cls.from_dict(read_config(path, overrides))

@@ -17,7 +17,6 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +24,15 @@ import torch
 from torch import Tensor, nn
 
 from fluxmusic.data.dataset import EpochSampler, SkippedItem
-from fluxmusic.data.seeding import derive_seed, generator
 from fluxmusic.flow import flow_matching_loss, interpolate, sample_timesteps, velocity_target
 from fluxmusic.model import MusicFlux, image_ids, pack, text_ids
+from fluxmusic.seeding import derive_seed, generator
 from fluxmusic.text.base import TextEmbedding
 from fluxmusic.training import state as run_state
 from fluxmusic.training.batches import DataStream, build_data, encode_captions, prepare_batch
 from fluxmusic.training.build import build_model, build_text, build_vae, build_vocoder
-from fluxmusic.training.checkpoint import clean_stale, latest_checkpoint
-from fluxmusic.training.config import TrainConfig, load_config
+from fluxmusic.training.checkpoint import latest_checkpoint
+from fluxmusic.training.config import TrainConfig, absolute_paths, saved_config
 from fluxmusic.training.distributed import (
     DistContext,
     choose_strategy,
@@ -45,67 +44,16 @@ from fluxmusic.training.distributed import (
 from fluxmusic.training.ema import EMA
 from fluxmusic.training.faults import maybe_kill
 from fluxmusic.training.metrics import MetricsLogger
-from fluxmusic.training.optim import build_optimizer
+from fluxmusic.training.optim import build_optimizer, clip_and_step
+from fluxmusic.training.runs import TrainResult, open_run_dir, resume_point
 
 __all__ = ["TrainResult", "absolute_paths", "flow_loss", "resume_config", "train"]
 
 logger = logging.getLogger(__name__)
 
-CONFIG_NAME = "train_config.json"
-
-
-@dataclass
-class TrainResult:
-    """What a finished run left behind.
-
-    Attributes:
-        run_dir: The run folder.
-        step: Optimizer steps taken.
-        checkpoint: The newest checkpoint.
-        export: ``RUN_DIR/export`` when written (rank 0).
-        last_loss: Mean loss of the last log interval (all ranks).
-        model: This rank's trained transformer (unwrapped; sharded DTensors under FSDP).
-    """
-
-    run_dir: Path
-    step: int
-    checkpoint: Path | None
-    export: Path | None
-    last_loss: float | None
-    model: nn.Module | None = None
-
-
 def resume_config(run_dir: str | os.PathLike[str], overrides: list[str] | None = None) -> TrainConfig:
     """The saved config of a run, with ``--set`` overrides (e.g. ``run.max_steps=20000``)."""
-    path = Path(run_dir) / CONFIG_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: {run_dir} is not a fluxmusic run folder")
-    return load_config(path, [f"run.dir={json.dumps(str(Path(run_dir).resolve()))}", *(overrides or [])])
-
-
-def absolute_paths(config: TrainConfig) -> TrainConfig:
-    """The config with its local paths made absolute (what ``train_config.json`` records), so a run
-    resumes from any working directory. Hub ids (``cvssp/audioldm2``) that are not local paths stay."""
-    import dataclasses
-
-    keys = {
-        "run": ("dir",),
-        "data": ("manifest", "shards"),
-        "model": ("init_from",),
-        "text": ("cache_dir",),
-        "vae": ("pretrained",),
-        "vocoder": ("pretrained",),
-    }
-    sections = {}
-    for name, fields in keys.items():
-        section = getattr(config, name)
-        changes = {}
-        for key in fields:
-            value = getattr(section, key)
-            if value and (key == "dir" or Path(value).exists()):
-                changes[key] = str(Path(value).resolve())
-        sections[name] = dataclasses.replace(section, **changes) if changes else section
-    return config.replace(**sections)
+    return TrainConfig.from_dict(saved_config(run_dir, overrides))
 
 
 def flow_loss(
@@ -161,32 +109,20 @@ def train(config: TrainConfig, resume: str | os.PathLike[str] | None = None) -> 
     """
     ctx = init_distributed(config.run.device)
     try:
-        if resume == "auto":
-            resume = config.run.dir if latest_checkpoint(config.run.dir) is not None else None
-        return _train(config, ctx, Path(resume) if resume is not None else None)
+        return _train(config, ctx, resume)
     finally:
         ctx.shutdown()
 
 
-def _train(config: TrainConfig, ctx: DistContext, resume: Path | None) -> TrainResult:
+def _train(config: TrainConfig, ctx: DistContext, resume: str | os.PathLike[str] | None) -> TrainResult:
     config = absolute_paths(config)
     run, optim_cfg = config.run, config.optim
     if run.threads:
         torch.set_num_threads(run.threads)
     run_dir = Path(run.dir)
-    if resume is not None and resume.resolve() != run_dir.resolve():
-        raise ValueError(f"--resume {resume} but run.dir is {run.dir}; resume a run in its own folder")
-    checkpoint = latest_checkpoint(run_dir) if resume is not None else None
-    if resume is not None and checkpoint is None:
-        raise FileNotFoundError(f"{run_dir} has no complete checkpoint to resume from")
-    if resume is None and latest_checkpoint(run_dir) is not None:
-        raise ValueError(
-            f"{run_dir} already holds checkpoints; pass --resume {run_dir} or choose a new run.dir"
-        )
+    checkpoint = resume_point(run_dir, resume)
     if ctx.is_main:
-        (run_dir / "logs").mkdir(parents=True, exist_ok=True)
-        clean_stale(run_dir)
-        config.save_json(run_dir / CONFIG_NAME)
+        open_run_dir(run_dir, config)
     ctx.barrier()
     device = ctx.device
 
@@ -225,7 +161,7 @@ def _train(config: TrainConfig, ctx: DistContext, resume: Path | None) -> TrainR
         run_dir,
     )
     if run.precision == "bf16" and device.type == "cpu":
-        from fluxmusic.pipeline import cpu_has_fast_bf16
+        from fluxmusic.devices import cpu_has_fast_bf16
 
         if not cpu_has_fast_bf16():
             logger.warning(
@@ -273,12 +209,8 @@ def _train(config: TrainConfig, ctx: DistContext, resume: Path | None) -> TrainR
                 )
                 (loss / optim_cfg.grad_accum).backward()
             tally.add(per_row, len(batch.skipped))
-        grad_norm = torch.nn.utils.clip_grad_norm_(
-            [p for _, p in trainable], optim_cfg.grad_clip if optim_cfg.grad_clip > 0 else float("inf")
-        )
-        optimizer.step()
+        grad_norm = clip_and_step([p for _, p in trainable], optimizer, optim_cfg.grad_clip)
         scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
         ema.update()
         state.step += 1
         tally.steps += 1

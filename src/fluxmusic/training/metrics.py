@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["COLUMNS", "MetricsLogger"]
+__all__ = ["COLUMNS", "CONSOLE", "MetricsLogger"]
 
 logger = logging.getLogger("fluxmusic.training")
 
@@ -25,6 +26,18 @@ COLUMNS = (
     "skipped",
     "elapsed_s",
 )
+# The transformer's console line and TensorBoard scalars.
+CONSOLE = ("loss", "lr", "grad_norm", "steps_per_s", "tokens_per_s", "samples_per_s")
+# How a value shows on the console line ("name {value:.4f}" for any other).
+FORMATS = {
+    "lr": "lr {:.2e}",
+    "grad_norm": "grad {:.3f}",
+    "steps_per_s": "{:.2f} steps/s",
+    "tokens_per_s": "{:.0f} tokens/s",
+    "samples_per_s": "{:.1f} samples/s",
+    "s_per_step": "{:.2f} s/step",
+    "cpu_s_per_step": "{:.2f} cpu-s/step",
+}
 
 
 class MetricsLogger:
@@ -38,16 +51,27 @@ class MetricsLogger:
         resume_step: Step the run (re)starts from.
         tensorboard: Also write TensorBoard events to ``RUN_DIR/tensorboard``.
         max_steps: For the console line.
+        columns: The CSV columns (the transformer's by default; a trainer's row may leave some out).
+        console: The values on the console line and in TensorBoard.
     """
 
-    def __init__(self, run_dir: Path, resume_step: int, tensorboard: bool, max_steps: int) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        resume_step: int,
+        tensorboard: bool,
+        max_steps: int,
+        columns: Sequence[str] = COLUMNS,
+        console: Sequence[str] = CONSOLE,
+    ) -> None:
         self.path = run_dir / "logs" / "metrics.csv"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_steps = max_steps
+        self.columns, self.console = tuple(columns), tuple(console)
         self._truncate(resume_step)
         new = not self.path.is_file()
         self._file = self.path.open("a", encoding="utf-8", newline="")
-        self._csv = csv.DictWriter(self._file, fieldnames=COLUMNS)
+        self._csv = csv.DictWriter(self._file, fieldnames=self.columns)
         if new:
             self._csv.writeheader()
         self._tb: Any = None
@@ -69,28 +93,20 @@ class MetricsLogger:
         keep = [row for row in rows if row.get("step") and int(row["step"]) <= step]
         if len(keep) != len(rows):
             with self.path.open("w", encoding="utf-8", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=COLUMNS)
+                writer = csv.DictWriter(f, fieldnames=self.columns)
                 writer.writeheader()
-                writer.writerows({k: row.get(k, "") for k in COLUMNS} for row in keep)
+                writer.writerows({k: row.get(k, "") for k in self.columns} for row in keep)
 
     def log(self, row: dict[str, Any]) -> None:
         """Log one interval: console, CSV (flushed) and TensorBoard scalars."""
         step = int(row["step"])
-        logger.info(
-            "step %d/%d | loss %.4f | lr %.2e | grad %.3f | %.2f steps/s | %.0f tokens/s | %.1f samples/s",
-            step,
-            self.max_steps,
-            row["loss"],
-            row["lr"],
-            row["grad_norm"],
-            row["steps_per_s"],
-            row["tokens_per_s"],
-            row["samples_per_s"],
-        )
-        self._csv.writerow({k: _fmt(row.get(k, "")) for k in COLUMNS})
+        shown = [key for key in self.console if key in row]
+        line = " | ".join(FORMATS.get(key, key + " {:.4f}").format(row[key]) for key in shown)
+        logger.info("step %d/%d | %s", step, self.max_steps, line)
+        self._csv.writerow({k: _fmt(row.get(k, "")) for k in self.columns})
         self._file.flush()
         if self._tb is not None:
-            for key in ("loss", "lr", "grad_norm", "steps_per_s", "tokens_per_s", "samples_per_s"):
+            for key in shown:
                 self._tb.add_scalar(f"train/{key}", row[key], step)
             self._tb.flush()
 

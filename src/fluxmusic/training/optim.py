@@ -1,4 +1,8 @@
-"""AdamW and the learning-rate schedule (linear warm-up, then constant, cosine or linear decay)."""
+"""AdamW and the one learning-rate schedule (linear warm-up, then constant, cosine or linear decay).
+
+Every trainer uses it: the transformer through a ``LambdaLR`` (:func:`build_optimizer`), the component
+trainers by setting the rate of each step from :func:`lr_multiplier` directly (:func:`set_lr`).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,14 @@ import math
 from collections.abc import Callable, Iterable
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from fluxmusic.training.config import OptimConfig
+from fluxmusic.training.sections import AdamWConfig
 
-__all__ = ["build_optimizer", "lr_multiplier"]
+__all__ = ["adamw", "build_optimizer", "clip_and_step", "lr_multiplier", "set_lr"]
 
 
-def lr_multiplier(config: OptimConfig, max_steps: int) -> Callable[[int], float]:
+def lr_multiplier(config: AdamWConfig, max_steps: int) -> Callable[[int], float]:
     """``step -> factor`` of the peak learning rate (``step`` counts optimizer steps already taken).
 
     Warm-up rises linearly to 1 over ``warmup_steps``; afterwards the factor stays 1 (``constant``) or
@@ -33,8 +37,20 @@ def lr_multiplier(config: OptimConfig, max_steps: int) -> Callable[[int], float]
     return factor
 
 
+def adamw(params: Iterable[nn.Parameter], config: AdamWConfig, fused: bool = False) -> torch.optim.AdamW:
+    """AdamW over ``params`` with the peak learning rate of ``config``."""
+    return torch.optim.AdamW(
+        list(params),
+        lr=config.lr,
+        betas=config.betas,
+        eps=config.eps,
+        weight_decay=config.weight_decay,
+        fused=fused or None,
+    )
+
+
 def build_optimizer(
-    params: Iterable[nn.Parameter], config: OptimConfig, max_steps: int, fused: bool = False
+    params: Iterable[nn.Parameter], config: AdamWConfig, max_steps: int, fused: bool = False
 ) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
     """AdamW over ``params`` and its ``LambdaLR`` schedule.
 
@@ -44,13 +60,24 @@ def build_optimizer(
         max_steps: Optimizer steps of the run (the decay horizon).
         fused: Use the fused CUDA kernel.
     """
-    optimizer = torch.optim.AdamW(
-        list(params),
-        lr=config.lr,
-        betas=config.betas,
-        eps=config.eps,
-        weight_decay=config.weight_decay,
-        fused=fused or None,
-    )
+    optimizer = adamw(params, config, fused)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_multiplier(config, max_steps))
     return optimizer, scheduler
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set the learning rate of every parameter group."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def clip_and_step(params: list[nn.Parameter], optimizer: torch.optim.Optimizer, grad_clip: float) -> Tensor:
+    """Clip the global gradient norm to ``grad_clip`` (0: no clipping), step, zero the gradients.
+
+    Returns:
+        The gradient norm before clipping (a device tensor: reading it is a host sync).
+    """
+    norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else float("inf"))
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return norm

@@ -45,7 +45,7 @@ def ema_transformer(
 def _pipeline(
     config: TrainConfig, transformer: MusicFlux, vae: Any, vocoder: Any, text: Any, device: torch.device
 ) -> Any:
-    from fluxmusic.components import PipelineSpec
+    from fluxmusic.modelfolder.index import PipelineSpec
     from fluxmusic.pipeline import FluxMusicPipeline
     from fluxmusic.training.build import text_entry
 
@@ -125,7 +125,7 @@ def export_run(
     """
     out = Path(config.run.dir) / "export"
     if config.lora.enabled:
-        from fluxmusic.training.lora import save_adapter
+        from fluxmusic.model.lora import save_adapter
 
         save_adapter(out, model.peft_config["default"], ema_state)  # type: ignore[index]
         logger.info("exported the EMA LoRA adapter to %s", out)

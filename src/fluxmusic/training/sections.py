@@ -12,6 +12,8 @@ from typing import Any
 from fluxmusic.config import PRESETS, MusicFluxConfig
 
 __all__ = [
+    "AdamWConfig",
+    "BaseRunConfig",
     "DataConfig",
     "EMAConfig",
     "FlowConfig",
@@ -23,45 +25,45 @@ __all__ = [
     "TextConfig",
     "VAEConfig",
     "VocoderConfig",
+    "require_at_least",
+    "require_choice",
 ]
 
 
-def _choice(section: str, name: str, value: Any, choices: tuple[Any, ...]) -> None:
+def require_choice(section: str, name: str, value: Any, choices: tuple[Any, ...]) -> None:
+    """Raise ``ValueError`` naming ``section.name`` unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise ValueError(f"{section}.{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
 
 
-def _at_least(section: str, name: str, value: float, low: float) -> None:
+def require_at_least(section: str, name: str, value: float, low: float) -> None:
+    """Raise ``ValueError`` naming ``section.name`` unless ``value >= low``."""
     if value < low:
         raise ValueError(f"{section}.{name} must be >= {low}, got {value}")
 
 
 @dataclass(frozen=True)
-class RunConfig:
-    """Where the run lives and how it steps.
+class BaseRunConfig:
+    """The ``[run]`` keys of every trainer (the transformer's and the components', see docs/training.md).
 
     Attributes:
+        trainer: Which trainer the config is for: ``musicflux`` (the transformer), ``vae`` or ``vocoder``
+            (the bundled components, :mod:`fluxmusic.training.components`).
         dir: Run folder (checkpoints, logs, samples, export).
-        seed: Master seed; every random draw derives from it, the rank and the step.
-        max_steps: Optimizer steps to train (micro-batches are not steps).
-        device: ``auto`` (CUDA if present, one GPU per rank), ``cpu`` or ``cuda``.
-        precision: ``bf16`` (autocast, fp32 master weights) or ``fp32``.
-        strategy: ``auto`` (single process: none; several: FSDP for giant sizes on CUDA, else DDP),
-            ``none``, ``ddp`` or ``fsdp``.
+        seed: Master seed; every random draw derives from it (and, for the transformer, the rank and step).
+        max_steps: Optimizer steps to train (micro-batches are not steps); the schedule's horizon.
         log_every: Steps between logged lines (the only host syncs of the loop).
         checkpoint_every: Steps between checkpoints (one is always written at the end).
         keep_last: Checkpoints kept (older ones are deleted).
-        export: Write ``RUN_DIR/export`` (a pipeline model folder, or a LoRA adapter) at the end.
+        export: Write the trained model (``RUN_DIR/export``, components ``RUN_DIR/final``) at the end.
         tensorboard: Also log to ``RUN_DIR/tensorboard``.
         threads: ``torch.set_num_threads`` per process (0: leave as is).
     """
 
+    trainer: str = "musicflux"
     dir: str = "runs/fluxmusic"
     seed: int = 0
     max_steps: int = 1000
-    device: str = "auto"
-    precision: str = "bf16"
-    strategy: str = "auto"
     log_every: int = 10
     checkpoint_every: int = 500
     keep_last: int = 3
@@ -72,12 +74,31 @@ class RunConfig:
     def __post_init__(self) -> None:
         if not self.dir:
             raise ValueError("run.dir must name the run folder")
-        _choice("run", "device", self.device.split(":")[0], ("auto", "cpu", "cuda"))
-        _choice("run", "precision", self.precision, ("bf16", "fp32"))
-        _choice("run", "strategy", self.strategy, ("auto", "none", "ddp", "fsdp"))
         for name in ("max_steps", "log_every", "checkpoint_every", "keep_last"):
-            _at_least("run", name, getattr(self, name), 1)
-        _at_least("run", "threads", self.threads, 0)
+            require_at_least("run", name, getattr(self, name), 1)
+        require_at_least("run", "threads", self.threads, 0)
+
+
+@dataclass(frozen=True)
+class RunConfig(BaseRunConfig):
+    """Where the transformer's run lives and how it steps (the shared keys: :class:`BaseRunConfig`).
+
+    Attributes:
+        device: ``auto`` (CUDA if present, one GPU per rank), ``cpu`` or ``cuda``.
+        precision: ``bf16`` (autocast, fp32 master weights) or ``fp32``.
+        strategy: ``auto`` (single process: none; several: FSDP for giant sizes on CUDA, else DDP),
+            ``none``, ``ddp`` or ``fsdp``.
+    """
+
+    device: str = "auto"
+    precision: str = "bf16"
+    strategy: str = "auto"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require_choice("run", "device", self.device.split(":")[0], ("auto", "cpu", "cuda"))
+        require_choice("run", "precision", self.precision, ("bf16", "fp32"))
+        require_choice("run", "strategy", self.strategy, ("auto", "none", "ddp", "fsdp"))
 
 
 @dataclass(frozen=True)
@@ -100,7 +121,7 @@ class ModelConfig:
     gradient_checkpointing: bool = False
 
     def __post_init__(self) -> None:
-        _choice("model", "preset", self.preset, tuple(PRESETS))
+        require_choice("model", "preset", self.preset, tuple(PRESETS))
         self.musicflux()
 
     def musicflux(self) -> MusicFluxConfig:
@@ -129,8 +150,8 @@ class TextConfig:
     cache_dir: str = ""
 
     def __post_init__(self) -> None:
-        _choice("text", "encoder", self.encoder, ("t5-clap", "minilm", "tiny"))
-        _choice("text", "mode", self.mode, ("training", "reference-sampling"))
+        require_choice("text", "encoder", self.encoder, ("t5-clap", "minilm", "tiny"))
+        require_choice("text", "mode", self.mode, ("training", "reference-sampling"))
 
 
 @dataclass(frozen=True)
@@ -167,7 +188,7 @@ class VocoderConfig:
     n_iter: int = 32
 
     def __post_init__(self) -> None:
-        _choice("vocoder", "type", self.type, ("hifigan", "griffin-lim"))
+        require_choice("vocoder", "type", self.type, ("hifigan", "griffin-lim"))
 
 
 @dataclass(frozen=True)
@@ -210,17 +231,17 @@ class DataConfig:
             raise ValueError(f"data.caption_dropout must be in [0, 1), got {self.caption_dropout}")
         if not 0.0 <= self.tempo_dropout < 1.0:
             raise ValueError(f"data.tempo_dropout must be in [0, 1), got {self.tempo_dropout}")
-        _choice("data", "caption_dropout_mode", self.caption_dropout_mode, ("independent", "joint"))
-        _choice("data", "check", self.check, ("header", "full", "off"))
+        require_choice("data", "caption_dropout_mode", self.caption_dropout_mode, ("independent", "joint"))
+        require_choice("data", "check", self.check, ("header", "full", "off"))
         if self.duration <= 0:
             raise ValueError(f"data.duration must be positive, got {self.duration}")
-        _at_least("data", "num_workers", self.num_workers, 0)
-        _at_least("data", "max_tries", self.max_tries, 1)
+        require_at_least("data", "num_workers", self.num_workers, 0)
+        require_at_least("data", "max_tries", self.max_tries, 1)
 
 
 @dataclass(frozen=True)
-class OptimConfig:
-    """AdamW, learning-rate schedule, batch and clipping.
+class AdamWConfig:
+    """AdamW and its learning-rate schedule (every trainer's ``[optim]``; see ``optim.lr_multiplier``).
 
     Attributes:
         lr: Peak learning rate (the reference: 3e-5).
@@ -231,8 +252,6 @@ class OptimConfig:
         schedule: ``constant``, ``cosine`` or ``linear`` decay after warm-up, to ``min_lr_ratio * lr``.
         min_lr_ratio: Final learning rate as a fraction of ``lr``.
         grad_clip: Clip the global gradient norm to this (0: no clipping; the norm is still logged).
-        batch_size: Micro-batch per rank.
-        grad_accum: Micro-batches per optimizer step. Global batch = batch_size x grad_accum x ranks.
     """
 
     lr: float = 3e-5
@@ -243,8 +262,6 @@ class OptimConfig:
     schedule: str = "constant"
     min_lr_ratio: float = 0.0
     grad_clip: float = 1.0
-    batch_size: int = 8
-    grad_accum: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
@@ -252,13 +269,29 @@ class OptimConfig:
             raise ValueError(f"optim.betas must be two numbers in [0, 1), got {list(self.betas)}")
         if self.lr <= 0:
             raise ValueError(f"optim.lr must be positive, got {self.lr}")
-        _choice("optim", "schedule", self.schedule, ("constant", "cosine", "linear"))
+        require_choice("optim", "schedule", self.schedule, ("constant", "cosine", "linear"))
         if not 0 <= self.min_lr_ratio <= 1:
             raise ValueError(f"optim.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
         for name in ("warmup_steps", "grad_clip", "weight_decay"):
-            _at_least("optim", name, getattr(self, name), 0)
-        _at_least("optim", "batch_size", self.batch_size, 1)
-        _at_least("optim", "grad_accum", self.grad_accum, 1)
+            require_at_least("optim", name, getattr(self, name), 0)
+
+
+@dataclass(frozen=True)
+class OptimConfig(AdamWConfig):
+    """The transformer's ``[optim]``: :class:`AdamWConfig` plus the batch.
+
+    Attributes:
+        batch_size: Micro-batch per rank.
+        grad_accum: Micro-batches per optimizer step. Global batch = batch_size x grad_accum x ranks.
+    """
+
+    batch_size: int = 8
+    grad_accum: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require_at_least("optim", "batch_size", self.batch_size, 1)
+        require_at_least("optim", "grad_accum", self.grad_accum, 1)
 
 
 @dataclass(frozen=True)
@@ -315,8 +348,8 @@ class SampleConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prompts", tuple(str(p) for p in self.prompts))
-        _at_least("sample", "every", self.every, 0)
-        _at_least("sample", "steps", self.steps, 1)
+        require_at_least("sample", "every", self.every, 0)
+        require_at_least("sample", "steps", self.steps, 1)
         if self.every and not self.prompts:
             raise ValueError("sample.every is set but sample.prompts is empty; give prompts or set every = 0")
 
@@ -342,7 +375,7 @@ class LoRAConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "targets", tuple(self.targets))
-        _at_least("lora", "rank", self.rank, 1)
+        require_at_least("lora", "rank", self.rank, 1)
         if not self.targets or any(t not in ("attention", "mlp") for t in self.targets):
             raise ValueError(
                 f"lora.targets must be a non-empty subset of attention, mlp; got {list(self.targets)}"

@@ -98,7 +98,7 @@ def save(
             "train": config.to_dict(),
         }
         if config.lora.enabled:
-            from fluxmusic.training.lora import ADAPTER_CONFIG, adapter_state, write_adapter_config
+            from fluxmusic.model.lora import ADAPTER_CONFIG, adapter_state, write_adapter_config
 
             lora_cfg = model.peft_config["default"]  # type: ignore[index]
             files = {
@@ -134,7 +134,7 @@ def restore(
 
     training_state = load_training_state(checkpoint)
     if config.lora.enabled:
-        from fluxmusic.training.lora import ADAPTER_NAME
+        from fluxmusic.model.lora import ADAPTER_NAME
 
         def named(file: str) -> dict[str, torch.Tensor]:
             raw = load_file(str(checkpoint / file))

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from fluxmusic.audio import HifiGanVocoder, log_mel
 from fluxmusic.training import component_run as runs
-from fluxmusic.training.component_data import ClipBank
+from fluxmusic.data.clip_bank import ClipBank
 from fluxmusic.training.component_run import OptimSection, RunSection
 
 logger = logging.getLogger(__name__)

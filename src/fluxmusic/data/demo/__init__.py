@@ -1,23 +1,22 @@
-"""Demo text-to-music dataset rendered from the music21 corpus with FluidSynth (see docs/demo-dataset.md)."""
+"""Demo text-to-music dataset rendered from the music21 corpus with FluidSynth (see docs/demo-dataset.md).
 
-from fluxmusic.data.demo.builder import DemoDatasetReport, build_demo_dataset, plan_tasks
-from fluxmusic.data.demo.catalogue import COLLECTIONS, list_pieces
-from fluxmusic.data.demo.cli import add_build_demo_arguments, run_build_demo
-from fluxmusic.data.demo.config import ClipRequest, DemoDatasetConfig
-from fluxmusic.data.demo.instruments import FAMILIES, INSTRUMENTS
-from fluxmusic.data.demo.stats import format_report
+Command line: ``fluxmusic data build-demo OUT_DIR [options]`` (:mod:`fluxmusic.cli.data`). The names
+below load their module on first use.
+"""
 
-__all__ = [
-    "COLLECTIONS",
-    "FAMILIES",
-    "INSTRUMENTS",
-    "ClipRequest",
-    "DemoDatasetConfig",
-    "DemoDatasetReport",
-    "add_build_demo_arguments",
-    "build_demo_dataset",
-    "format_report",
-    "list_pieces",
-    "plan_tasks",
-    "run_build_demo",
-]
+from fluxmusic.lazy import lazy_exports
+
+_LAZY = {
+    "DemoDatasetReport": "fluxmusic.data.demo.stats",
+    "format_report": "fluxmusic.data.demo.stats",
+    "build_demo_dataset": "fluxmusic.data.demo.builder",
+    "plan_tasks": "fluxmusic.data.demo.builder",
+    "COLLECTIONS": "fluxmusic.data.demo.catalogue",
+    "list_pieces": "fluxmusic.data.demo.catalogue",
+    "ClipRequest": "fluxmusic.data.demo.config",
+    "DemoDatasetConfig": "fluxmusic.data.demo.config",
+    "FAMILIES": "fluxmusic.data.demo.instruments",
+    "INSTRUMENTS": "fluxmusic.data.demo.instruments",
+}
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _LAZY)

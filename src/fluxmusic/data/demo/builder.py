@@ -23,8 +23,6 @@ import math
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,41 +31,12 @@ from fluxmusic.data.demo.catalogue import COLLECTIONS, list_pieces, resolve_piec
 from fluxmusic.data.demo.clips import ClipSlot, PieceTask, load_done, run_task
 from fluxmusic.data.demo.config import DemoDatasetConfig
 from fluxmusic.data.demo.render import fluidsynth_available
-from fluxmusic.data.demo.stats import compute_stats
+from fluxmusic.data.demo.stats import DemoDatasetReport, compute_stats
 
 logger = logging.getLogger(__name__)
 
 _STREAM_PIECES = 1
 _BACKUPS_PER_TASK = 2
-
-
-@dataclass(frozen=True)
-class DemoDatasetReport:
-    """What a build produced.
-
-    Attributes:
-        out_dir: dataset folder.
-        n_planned: clips planned.
-        n_clips: clips built (train + test).
-        n_train: training clips.
-        n_test: test clips.
-        hours: total audio duration in hours.
-        bytes: total size of the wav files.
-        n_rejected: planned clips that were not built (silent renders, unparsable pieces).
-        elapsed_s: wall time of this call.
-        stats: the statistics written to ``stats.json``.
-    """
-
-    out_dir: Path
-    n_planned: int
-    n_clips: int
-    n_train: int
-    n_test: int
-    hours: float
-    bytes: int
-    n_rejected: int
-    elapsed_s: float
-    stats: dict[str, Any]
 
 
 def plan_tasks(config: DemoDatasetConfig) -> list[PieceTask]:

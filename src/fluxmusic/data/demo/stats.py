@@ -1,19 +1,47 @@
-"""Size and label statistics of a demo dataset, and their plain-text summary for the CLI."""
+"""What a demo dataset build produced: its report, size and label statistics, and their text summary."""
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from fluxmusic.data.demo.builder import DemoDatasetReport
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 BPM_BIN = 20
 _COUNTED = (
     "family", "collection", "genre", "region", "texture", "arrangement", "tempo_class", "key", "mode",
     "dynamics", "register", "caption_style", "mood_class",
 )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DemoDatasetReport:
+    """What a build produced.
+
+    Attributes:
+        out_dir: dataset folder.
+        n_planned: clips planned.
+        n_clips: clips built (train + test).
+        n_train: training clips.
+        n_test: test clips.
+        hours: total audio duration in hours.
+        bytes: total size of the wav files.
+        n_rejected: planned clips that were not built (silent renders, unparsable pieces).
+        elapsed_s: wall time of this call.
+        stats: the statistics written to ``stats.json``.
+    """
+
+    out_dir: Path
+    n_planned: int
+    n_clips: int
+    n_train: int
+    n_test: int
+    hours: float
+    bytes: int
+    n_rejected: int
+    elapsed_s: float
+    stats: dict[str, Any]
 
 
 def _sorted_counts(values: list[Any]) -> dict[str, int]:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from fluxmusic import FluxMusicPipeline
-from fluxmusic.components import ComponentsUnavailableError
+from fluxmusic.hub import WeightsNotFoundError
 
 
 def _differs(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -137,7 +137,7 @@ def test_released_name_offline_names_every_missing_file(
 ) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    with pytest.raises(ComponentsUnavailableError) as err:
+    with pytest.raises(WeightsNotFoundError) as err:
         FluxMusicPipeline.from_pretrained("small", device="cpu")
     message = str(err.value)
     assert "\n" not in message
@@ -148,21 +148,8 @@ def test_released_name_offline_names_every_missing_file(
 def test_unknown_model_and_folder_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown model"):
         FluxMusicPipeline.from_pretrained("enormous", device="cpu")
-    with pytest.raises(ComponentsUnavailableError, match="fluxmusic.json"):
+    with pytest.raises(WeightsNotFoundError, match="fluxmusic.json"):
         FluxMusicPipeline.from_pretrained(tmp_path, device="cpu")
-
-
-def test_auto_dtype_uses_bf16_only_where_the_cpu_has_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    from fluxmusic import pipeline
-
-    cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    monkeypatch.setattr(pipeline, "cpu_has_fast_bf16", lambda: False)
-    assert pipeline.resolve_dtype("auto", cpu) == torch.float32
-    assert pipeline.resolve_dtype("auto", cuda) == torch.bfloat16
-    assert pipeline.resolve_dtype("bfloat16", cpu) == torch.bfloat16  # an explicit choice is kept
-    monkeypatch.setattr(pipeline, "cpu_has_fast_bf16", lambda: True)
-    assert pipeline.resolve_dtype("auto", cpu) == torch.bfloat16
-    assert pipeline.resolve_dtype(None, torch.device("mps")) == torch.float32
 
 
 def test_tempo_is_read_from_the_prompt_or_given(tiny_pipeline_tempo: FluxMusicPipeline) -> None:

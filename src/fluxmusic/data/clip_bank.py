@@ -1,4 +1,4 @@
-"""In-memory clip banks for the bundled-component trainers (VAE on log-mels, vocoder on mel/audio pairs).
+"""In-memory clip banks (log-mels, or mel/audio pairs) for the component trainers (VAE, vocoder) and evaluation.
 
 The demo dataset is small (a few thousand 5.12 s clips, a few hundred MB as float32), so every clip is
 read once, given the training-clip rules (:func:`fluxmusic.audio.load_clip`: mean removed, peak 0.5,

@@ -1,20 +1,69 @@
-"""Writing generated audio: file naming, JSON sidecars that reproduce each clip, spectrogram images."""
+"""What generation returns and how it is written: ``AudioOutput``, file naming, sidecars, spectrograms.
+
+Each clip's JSON sidecar is its ``SampleSettings`` narrowed to that clip (its own seed, tempo and
+negative prompt) plus how it was run, so ``SampleSettings.from_dict(sidecar)`` regenerates it alone.
+"""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from torch import Tensor
 
-from fluxmusic import __version__
 from fluxmusic.audio import write_audio
-from fluxmusic.pipeline import AudioOutput
+from fluxmusic.files import atomic_write_text
+from fluxmusic.sampling import SampleSettings
+from fluxmusic.version import __version__
 
 FORMATS = ("wav", "flac")
+
+
+@dataclass
+class AudioOutput:
+    """Generated audio.
+
+    Attributes:
+        waveforms: Mono waveforms in [-1, 1] (float32, CPU), one row per generated clip.
+        sample_rate: Samples per second.
+        prompts: The prompt of each row.
+        seeds: The seed of each row's starting noise (None when a generator was passed).
+        mels: The decoded log-mel spectrograms, time-major.
+        bpm: The tempo each row was asked for through the model's tempo input (None: none given), or
+            None for models without one.
+        settings: The resolved settings of the request (what the sidecars record).
+        negative_prompts: The unconditional prompt of each row.
+
+    Shapes:
+        waveforms: (B, S); mels: (B, T, 64).
+    """
+
+    waveforms: Tensor
+    sample_rate: int
+    prompts: list[str]
+    seeds: list[int] | None
+    mels: Tensor
+    bpm: list[float | None] | None = None
+    settings: SampleSettings | None = None
+    negative_prompts: list[str] | None = None
+
+    def clip_settings(self, i: int) -> dict[str, Any]:
+        """Row ``i``'s settings as a JSON-ready dict: its own prompt, seed, tempo and negative prompt."""
+        out: dict[str, Any] = {"prompt": self.prompts[i]}
+        if self.settings is not None:
+            out.update(self.settings.to_dict())
+        out["seed"] = self.seeds[i] if self.seeds is not None else None
+        if self.negative_prompts is not None:
+            out["negative_prompt"] = self.negative_prompts[i]
+        if self.bpm is not None:
+            out["bpm"] = self.bpm[i]
+        else:
+            out.pop("bpm", None)
+        return out
 
 
 def slug(text: str, limit: int = 40) -> str:
@@ -84,10 +133,16 @@ def save_spectrogram(mel: Tensor, path: str | Path, title: str = "") -> Path:
 def save_outputs(
     output: AudioOutput,
     paths: list[Path],
-    settings: Mapping[str, Any],
+    run: Mapping[str, Any],
     spectrogram: bool = False,
 ) -> list[Path]:
     """Write each clip, a ``.json`` sidecar with everything needed to regenerate it, and optionally a PNG.
+
+    Args:
+        output: What the pipeline returned (its ``settings`` fill the sidecars).
+        paths: One audio path per row.
+        run: How it ran, recorded beside the settings (model, device, dtype, text mode).
+        spectrogram: Also write a PNG of each log-mel.
 
     Returns:
         The audio files written.
@@ -96,15 +151,13 @@ def save_outputs(
     for i, path in enumerate(paths):
         write_audio(path, output.waveforms[i], output.sample_rate)
         sidecar = {
-            "prompt": output.prompts[i],
-            "seed": output.seeds[i] if output.seeds is not None else None,
-            **({"bpm": output.bpm[i]} if output.bpm is not None else {}),
-            **settings,
+            **output.clip_settings(i),
+            **run,
             "sample_rate": output.sample_rate,
             "num_samples": int(output.waveforms.shape[1]),
             "fluxmusic_version": __version__,
         }
-        path.with_suffix(".json").write_text(json.dumps(sidecar, indent=2) + "\n")
+        atomic_write_text(path.with_suffix(".json"), json.dumps(sidecar, indent=2) + "\n")
         if spectrogram:
             save_spectrogram(output.mels[i], path.with_suffix(".png"), output.prompts[i])
         written.append(path)

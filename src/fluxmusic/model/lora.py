@@ -133,7 +133,7 @@ def save_adapter(
     """Write ``adapter_config.json`` and the adapter weights (safetensors) into ``out_dir``."""
     from safetensors.torch import save_file
 
-    from fluxmusic.checkpoints import atomic_write
+    from fluxmusic.files import atomic_write
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -150,7 +150,7 @@ def _config_dict(config: Any) -> dict[str, Any]:
 
 def write_adapter_config(path: Path, config: Any) -> None:
     """peft's ``adapter_config.json`` for ``config`` (sets written as lists)."""
-    from fluxmusic.checkpoints import atomic_write
+    from fluxmusic.files import atomic_write
 
     text = json.dumps(_config_dict(config), indent=2, default=str) + "\n"
     atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
@@ -221,7 +221,7 @@ def ship_adapter(src: str | os.PathLike[str], dst: str | os.PathLike[str], dtype
     """
     from safetensors.torch import load_file, save_file
 
-    from fluxmusic.checkpoints import atomic_write
+    from fluxmusic.files import atomic_write
 
     src, dst = Path(src), Path(dst)
     if not (src / ADAPTER_CONFIG).is_file() or not (src / ADAPTER_WEIGHTS).is_file():

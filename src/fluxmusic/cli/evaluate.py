@@ -1,0 +1,155 @@
+"""``fluxmusic evaluate``: the evaluation tools (argparse glue around :mod:`fluxmusic.evaluation`).
+
+Tools (``fluxmusic evaluate TOOL --help`` lists each one's options):
+
+- ``tempo``: requested (metadata) vs estimated tempo on a demo dataset's real renders, overall and per
+  group (:func:`fluxmusic.evaluation.tempo_report.tempo_report`);
+- ``judge``: train and save the family classifier on the ``train`` split, print its held-out report
+  (:func:`fluxmusic.evaluation.judge.train_demo_classifier`);
+- ``reconstruction``: vocoder and VAE round-trip metrics on the same held-out clips
+  (:func:`fluxmusic.evaluation.reconstruction.reconstruction_report`).
+
+Examples::
+
+    fluxmusic evaluate tempo --data /work/data/demo --split test --by collection --out t.json
+    fluxmusic evaluate judge --data /work/data/demo --out /work/data/demo/family_classifier
+    fluxmusic evaluate reconstruction --data /work/data/demo --vae RUN/final --vocoder RUN/final \
+        --griffin-lim 32 64 --clips 64 --out eval.json
+
+Bad input (a missing dataset folder, an empty split) ends with a one-line error and exit status 2.
+
+Planned: ``fluxmusic evaluate GENERATED --reference REF [--metrics ...] [--embedding ...] [--json OUT]``
+(metrics of a folder of generated clips). It will be added beside the tools without changing them: the
+``evaluate`` subparsers action will send a first word that is not a tool name (:data:`TOOLS`) to that
+form, so ``fluxmusic evaluate tempo ...`` keeps meaning the tool and a folder that happens to be named
+like a tool is written ``./tempo``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+TOOLS = ("tempo", "judge", "reconstruction")
+"""The first words ``fluxmusic evaluate`` reserves for its tools."""
+
+
+def _show_progress() -> None:
+    """The tools' progress lines (INFO) are shown, as training's are."""
+    for name in ("fluxmusic.evaluation", "fluxmusic.data"):
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
+def _write_json(path: str | Path, value: object, indent: int | None = None) -> None:
+    from fluxmusic.files import atomic_write_text
+
+    atomic_write_text(path, json.dumps(value, indent=indent) + "\n")
+
+
+def _cmd_tempo(args: argparse.Namespace) -> int:
+    from fluxmusic.evaluation.tempo_report import format_tempo_table, tempo_report
+
+    report = tempo_report(args.data, args.split, args.limit, args.by)
+    print(format_tempo_table(report, args.by))
+    if args.out:
+        _write_json(args.out, report)
+    return 0
+
+
+def _cmd_judge(args: argparse.Namespace) -> int:
+    import torch
+
+    from fluxmusic.evaluation.family_training import TrainSettings
+    from fluxmusic.evaluation.judge import format_report, train_demo_classifier
+
+    _show_progress()
+    torch.set_num_threads(args.threads)
+    settings = TrainSettings(**{k: getattr(args, k) for k in _JUDGE_SETTINGS if hasattr(args, k)})
+    _, report = train_demo_classifier(args.data, args.out, settings, max_train=args.max_train)
+    print(format_report(report))
+    print(f"saved to {args.out}")
+    return 0
+
+
+def _cmd_reconstruction(args: argparse.Namespace) -> int:
+    import torch
+
+    from fluxmusic.evaluation.reconstruction import reconstruction_report
+
+    _show_progress()
+    torch.set_num_threads(args.threads)
+    report = reconstruction_report(
+        args.data, args.split, args.clips, args.clip_seconds, args.vae, args.vocoder, args.griffin_lim,
+        on_result=lambda name, metrics: print(name, json.dumps(metrics), flush=True),
+    )  # fmt: skip
+    if args.out:
+        _write_json(args.out, report, indent=2)
+    return 0
+
+
+def _add_tempo(tools: argparse._SubParsersAction) -> None:
+    text = "Tempo estimation on real demo renders: requested vs estimated BPM, overall and per group"
+    p = tools.add_parser("tempo", help=text, description=text)
+    p.add_argument("--data", required=True, help="demo dataset folder")
+    p.add_argument("--split", default=None, choices=("train", "test"), help="default: both")
+    p.add_argument("--limit", type=int, default=None, help="first N clips (by id)")
+    p.add_argument("--by", default="time_signature", help="metadata field to break results down by")
+    p.add_argument("--out", default=None, help="write the results as JSON")
+    p.set_defaults(handler=_cmd_tempo)
+
+
+_JUDGE_SETTINGS = ("epochs", "batch_size", "lr", "blur", "seed")
+"""``TrainSettings`` fields the ``judge`` tool sets; unset ones keep their defaults."""
+
+
+def _add_judge(tools: argparse._SubParsersAction) -> None:
+    text = "Train the demo family classifier on the train split, save it, print its held-out report"
+    more = "Unset options keep the values of fluxmusic.evaluation.TrainSettings."
+    p = tools.add_parser("judge", help=text, description=f"{text}. {more}")
+    p.add_argument("--data", type=Path, required=True, help="demo dataset folder")
+    p.add_argument("--out", type=Path, required=True, help="classifier folder to write")
+    unset = argparse.SUPPRESS  # the defaults are TrainSettings' own (importing it here would load torch)
+    p.add_argument("--epochs", type=int, default=unset, help="training epochs")
+    p.add_argument("--batch-size", type=int, default=unset, help="clips per optimiser step")
+    p.add_argument("--lr", type=float, default=unset, help="AdamW learning rate")
+    p.add_argument("--blur", type=float, default=unset, help="blur augmentation probability")
+    p.add_argument("--seed", type=int, default=unset, help="seed of the weights, shuffling and augmentation")
+    p.add_argument("--max-train", type=int, default=None, help="first N training clips only")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.set_defaults(handler=_cmd_judge)
+
+
+def _add_reconstruction(tools: argparse._SubParsersAction) -> None:
+    text = (
+        "Reconstruction metrics for vocoders and the mel VAE on the same held-out clips "
+        "(prints one JSON line per system, optionally writes a JSON table)"
+    )
+    p = tools.add_parser("reconstruction", help=text, description=text)
+    p.add_argument("--data", required=True, help="dataset root with test.json (or records/)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--clips", type=int, default=64, help="first N clips of the split")
+    p.add_argument("--clip-seconds", type=float, default=5.12)
+    p.add_argument("--vae", help="AudioVAE folder to measure")
+    p.add_argument("--vocoder", action="append", default=[], help="HifiGanVocoder folder (repeatable)")
+    p.add_argument("--griffin-lim", type=int, nargs="*", default=[32, 64], help="n_iter values")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", help="write the results as JSON here")
+    p.set_defaults(handler=_cmd_reconstruction)
+
+
+def add_evaluate(sub: argparse._SubParsersAction) -> None:
+    """``fluxmusic evaluate TOOL [options]`` with the tools of :data:`TOOLS`."""
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluation tools: tempo agreement, the family-classifier judge, reconstruction metrics",
+        description="Evaluation tools: tempo agreement, the family-classifier judge, reconstruction metrics.",
+        epilog="Run 'fluxmusic evaluate TOOL --help' for a tool's options.",
+    )
+    tools = p.add_subparsers(dest="evaluate_command", metavar="TOOL")
+    _add_tempo(tools)
+    _add_judge(tools)
+    _add_reconstruction(tools)
+    assert tuple(tools.choices) == TOOLS
+    p.set_defaults(handler=lambda _args: (p.print_help(), 2)[1])

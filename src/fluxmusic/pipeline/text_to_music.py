@@ -1,0 +1,376 @@
+"""FluxMusicPipeline: prompts -> audio, in numbered stages.
+
+1. resolve and check the request (:class:`fluxmusic.sampling.SampleSettings`);  2. encode prompts
+(conditional and unconditional);  3. draw the starting noise on the CPU from per-item seeds;
+4. integrate the flow with batched classifier-free guidance (:meth:`FluxMusicPipeline.denoise`, which
+editing calls with a start time and a per-step callback);  5. decode latents -> log-mel (VAE) ->
+waveform (vocoder) and trim to the requested duration.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from fluxmusic.audio import AudioVAE, Vocoder
+from fluxmusic.devices import resolve_device, resolve_dtype
+from fluxmusic.flow import StepCallback, classifier_free_guidance, sample
+from fluxmusic.model import MusicFlux, image_ids, pack, text_ids, unpack
+from fluxmusic.modelfolder.index import PipelineSpec
+from fluxmusic.modelfolder.load import Components, load_components, save_model_dir
+from fluxmusic.pipeline.outputs import AudioOutput
+from fluxmusic.pipeline.request import per_row, repeat_prompts, tempo_rows
+from fluxmusic.sampling import MAX_SEED, SampleSettings
+from fluxmusic.text.base import TextConditioner, TextEmbedding
+
+logger = logging.getLogger(__name__)
+
+N_MELS = 64
+
+
+class FluxMusicPipeline:
+    """Text-to-music generation with a MusicFlux transformer, an audio VAE, a vocoder and text encoders.
+
+    Build with :meth:`from_pretrained` or from components (every component is a settable attribute).
+
+    Args:
+        transformer: The velocity network.
+        vae: Mel VAE (its latent is what the transformer denoises).
+        vocoder: Log-mel -> waveform.
+        text_encoder: Prompts -> ``TextEmbedding`` (its widths must match the transformer's inputs).
+        spec: Durations and defaults.
+        device: Where to run.
+        dtype: Transformer compute dtype (autocast); fp32 runs without autocast.
+        release_text_encoder: Free the text encoder's weights after each encoding (saves memory
+            with T5-XXL; it reloads on the next call when it came from files).
+    """
+
+    def __init__(
+        self,
+        transformer: MusicFlux,
+        vae: AudioVAE,
+        vocoder: Vocoder,
+        text_encoder: TextConditioner,
+        spec: PipelineSpec | None = None,
+        device: str | torch.device = "cpu",
+        dtype: str | torch.dtype | None = "float32",
+        release_text_encoder: bool = False,
+        text_encoder_entry: dict | None = None,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.transformer = transformer.to(self.device).eval()
+        self.vae = vae.to(self.device).eval()
+        self.vocoder = vocoder.to(self.device) if isinstance(vocoder, torch.nn.Module) else vocoder
+        self.text_encoder = text_encoder
+        self.spec = spec or PipelineSpec()
+        self.release_text_encoder = release_text_encoder
+        self.text_encoder_entry = text_encoder_entry
+        cfg = transformer.config
+        if (text_encoder.txt_dim, text_encoder.pooled_dim) != (cfg.context_in_dim, cfg.vec_in_dim):
+            raise ValueError(
+                f"text encoder gives widths ({text_encoder.txt_dim}, {text_encoder.pooled_dim}) but the "
+                f"transformer expects ({cfg.context_in_dim}, {cfg.vec_in_dim})"
+            )
+        if cfg.in_channels != cfg.patch_size**2 * vae.latent_channels:
+            raise ValueError(
+                f"transformer takes {cfg.in_channels} features per token, VAE gives "
+                f"{cfg.patch_size}^2 x {vae.latent_channels}"
+            )
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | Path | None = None,
+        *,
+        device: str | torch.device = "auto",
+        dtype: str | torch.dtype | None = "auto",
+        text_mode: str = "training",
+        release_text_encoder: bool | None = None,
+    ) -> FluxMusicPipeline:
+        """Load a pipeline by name or folder.
+
+        Args:
+            name_or_path: ``None`` or ``"bundled"`` for the small model shipped in the package; a
+                released size (``small``, ``base``, ``large``, ``giant``, ``giant-full``), resolved through
+                the Hugging Face cache; or a model folder (see ``fluxmusic.modelfolder``).
+            device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+            dtype: Transformer compute dtype: ``auto`` (bf16 on CUDA and on CPUs with native bf16, else
+                fp32), ``float32``, ``bfloat16``, ``float16``.
+            text_mode: ``training`` (matches how FluxMusic was trained) or ``reference-sampling`` (how
+                its sampling script encodes prompts); T5 + CLAP only.
+            release_text_encoder: Free text-encoder weights after encoding (default: on for released sizes).
+
+        Raises:
+            fluxmusic.hub.WeightsNotFoundError: files missing (offline); one line naming each.
+            ValueError: unknown name or a malformed model folder.
+        """
+        dev = resolve_device(device)
+        parts, released = load_components(name_or_path, dev, text_mode=text_mode)
+        release = released if release_text_encoder is None else release_text_encoder
+        return cls(
+            parts.transformer,
+            parts.vae,
+            parts.vocoder,
+            parts.text_encoder,
+            parts.spec,
+            device=dev,
+            dtype=dtype,
+            release_text_encoder=release,
+            text_encoder_entry=parts.text_encoder_entry,
+        )
+
+    def save_pretrained(self, out_dir: str | Path) -> Path:
+        """Write this pipeline as a model folder that :meth:`from_pretrained` loads."""
+        parts = Components(
+            self.transformer, self.vae, self.vocoder, self.text_encoder, self.spec, self.text_encoder_entry
+        )
+        return save_model_dir(parts, out_dir)
+
+    def load_lora(self, path: str | Path, weight_name: str = "adapter_model.safetensors") -> None:
+        """Add a LoRA adapter (``adapter_config.json`` + safetensors weights) to the transformer.
+
+        ``path`` is what ``fluxmusic train`` with ``lora.enabled`` exports (``RUN_DIR/export``), or one of
+        its checkpoints (``weight_name="adapter_ema.safetensors"`` for the EMA adapter). Needs ``peft``.
+
+        Raises:
+            FileNotFoundError: not an adapter folder.
+            ValueError: an adapter is already loaded, or this one does not fit the transformer.
+        """
+        from fluxmusic.model.lora import load_lora
+
+        load_lora(self.transformer, path, weight_name)
+        self.transformer.to(self.device).eval()
+
+    def unload_lora(self) -> None:
+        """Remove the LoRA adapter: the original linears are put back; outputs equal the base model's."""
+        from fluxmusic.model.lora import remove_lora
+
+        remove_lora(self.transformer)
+
+    # -- stage helpers -------------------------------------------------------------------------------
+
+    @property
+    def sample_rate(self) -> int:
+        """Output sample rate (Hz)."""
+        return int(self.vocoder.sample_rate)
+
+    def latent_frames(self, duration: float) -> int:
+        """Log-mel frames generated for ``duration`` seconds: rounded up to what packing needs."""
+        multiple = self.transformer.config.patch_size * self.vae.downsample
+        frames = math.ceil(duration * self.sample_rate / 160)
+        return multiple * math.ceil(frames / multiple)
+
+    def tempo_rows(
+        self, prompts: list[str], bpm: float | tuple[float | None, ...] | None, num_per_prompt: int
+    ) -> Tensor | None:
+        """Each row's (bpm, phase) for a model with a tempo input, else ``None`` (see ``request.tempo_rows``).
+
+        Shapes:
+            -> (B, 2).
+        """
+        return tempo_rows(self.transformer.config.has_tempo_input, prompts, bpm, num_per_prompt, self.device)
+
+    def encode_prompts(self, prompts: list[str], negative: list[str]) -> TextEmbedding:
+        """Conditional rows then unconditional rows, each unique prompt encoded once.
+
+        Shapes:
+            B prompts and B negatives -> TextEmbedding of 2B rows.
+        """
+        unique = list(dict.fromkeys(prompts + negative))
+        with torch.inference_mode():
+            table = self.text_encoder.encode(unique)
+        if self.release_text_encoder:
+            self.text_encoder.release()
+        rows = [unique.index(p) for p in prompts + negative]
+        return table[rows].to(self.device, torch.float32)
+
+    def initial_noise(
+        self, batch: int, frames: int, seeds: list[int] | None, generator: torch.Generator | None
+    ) -> Tensor:
+        """Starting noise drawn on the CPU, one seed per row (or all rows from ``generator``).
+
+        Shapes:
+            -> (B, C, frames / downsample, 64 / downsample).
+        """
+        shape = (self.vae.latent_channels, frames // self.vae.downsample, N_MELS // self.vae.downsample)
+        if seeds is not None:
+            rows = [torch.randn(shape, generator=torch.Generator().manual_seed(s)) for s in seeds]
+            return torch.stack(rows).to(self.device)
+        return torch.randn((batch, *shape), generator=generator).to(self.device)
+
+    def decode(self, latent: Tensor, num_samples: int) -> tuple[Tensor, Tensor]:
+        """Latents -> (waveforms (B, num_samples), log-mels (B, T, 64))."""
+        with torch.inference_mode():
+            mel = self.vae.decode(latent.float())
+            waveform = self.vocoder(mel, num_samples=num_samples)
+        return waveform.float().cpu().clamp(-1, 1), mel.squeeze(1).float().cpu()
+
+    def settings(self, **given: object) -> SampleSettings:
+        """Resolve sampling settings: ``given`` (``None`` = not given) over this model's defaults.
+
+        Raises:
+            TypeError, ValueError: a bad value, naming the argument.
+        """
+        spec = self.spec
+        return SampleSettings.resolve(
+            spec.defaults, default_duration=spec.default_duration, max_duration=spec.max_duration, **given
+        )
+
+    def denoise(
+        self,
+        noise: Tensor,
+        emb: TextEmbedding,
+        tempo: Tensor | None,
+        settings: SampleSettings,
+        *,
+        progress: bool = True,
+        t_start: float = 1.0,
+        callback: StepCallback | None = None,
+    ) -> Tensor:
+        """Integrate the flow with batched guidance from ``t_start`` to 0 (stage 4).
+
+        Args:
+            noise: The state at ``t_start`` (the starting noise, or a noised input for editing).
+            emb: Conditional rows then unconditional rows (:meth:`encode_prompts`).
+            tempo: Each conditional row's (bpm, phase) for models with a tempo input, else ``None``.
+            settings: Steps, sampler, guidance and shift.
+            progress: Show a progress bar.
+            t_start: Start time (1 = pure noise).
+            callback: Called after every step on the packed tokens (see ``fluxmusic.flow.sample``).
+
+        Shapes:
+            noise: (B, C, T', F') -> latent (B, C, T', F'); emb: 2B rows; tempo: (B, 2).
+        """
+        batch, (t_lat, f_lat) = noise.shape[0], noise.shape[-2:]
+        patch = self.transformer.config.patch_size
+        ids = image_ids(2 * batch, t_lat, f_lat, self.device, patch=patch)
+        tids = text_ids(2 * batch, emb.txt.shape[1], self.device)
+        both = None if tempo is None else torch.cat((tempo, torch.zeros_like(tempo)))  # no tempo uncond
+        velocity = self.transformer.bind(ids, emb.txt, tids, emb.y, tempo=both)
+        interval = settings.guidance_interval
+        conditional = (  # the unguided steps of an interval run the conditional rows alone
+            None
+            if interval is None
+            else self.transformer.bind(ids[:batch], emb.txt[:batch], tids[:batch], emb.y[:batch], tempo=tempo)
+        )
+        guided = classifier_free_guidance(
+            velocity, settings.guidance, interval, conditional, settings.guidance_eta
+        )
+        autocast = torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32)
+        with torch.inference_mode(), autocast:
+            tokens = sample(
+                guided,
+                pack(noise, patch),
+                steps=settings.steps,
+                method=settings.sampler,
+                shift=settings.shift,
+                progress=progress,
+                t_start=t_start,
+                callback=callback,
+            )
+        return unpack(tokens.float(), t_lat, f_lat, patch)
+
+    # -- the call ------------------------------------------------------------------------------------
+
+    def __call__(
+        self,
+        prompt: str | Sequence[str],
+        negative_prompt: str | Sequence[str] | None = None,
+        duration: float | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        guidance_interval: tuple[float, float] | None = None,
+        guidance_eta: float | None = None,
+        sampler: str | None = None,
+        shift: float | None = None,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+        num_per_prompt: int = 1,
+        progress: bool = True,
+        bpm: float | Sequence[float | None] | None = None,
+    ) -> AudioOutput:
+        """Generate ``num_per_prompt`` clips per prompt.
+
+        Every setting left ``None`` takes the model's default (``fluxmusic.json``), else the fallback
+        of :data:`fluxmusic.sampling.FALLBACKS`; the resolved values come back in ``out.settings``.
+
+        Args:
+            prompt: One prompt or a list.
+            negative_prompt: The unconditional branch (one for all, or one per prompt); default the
+                model's (empty for models trained with caption dropout).
+            duration: Seconds (default: the model's training length).
+            steps: Sampler steps (fallback 50).
+            guidance: Classifier-free guidance scale (fallback 7.0; 1.0 disables the negative branch's pull).
+            guidance_interval: ``(lo, hi)``: guide only at times ``lo <= t <= hi`` (t = 1 is noise) and
+                use the conditional velocity alone elsewhere, at half the cost per step (fallback: guidance
+                at every step).
+            guidance_eta: Weight of the guidance update's part along the conditional denoised
+                estimate (projected guidance, :func:`fluxmusic.flow.classifier_free_guidance`): 1.0 is
+                plain guidance, 0.0 pushes only the content (fallback 1.0).
+            sampler: One of ``fluxmusic.flow.SAMPLERS`` (fallback ``euler``).
+            shift: Time-grid shift (1.0 = uniform, the reference's; fallback 1.0).
+            seed: Row i uses seed ``seed + i``, so any single clip can be regenerated alone.
+            generator: Alternatively, one generator for all noise (seeds are then not reported).
+            num_per_prompt: Clips per prompt.
+            progress: Show a progress bar.
+            bpm: For models with a tempo input (``transformer.config.has_tempo_input``, e.g. the bundled
+                model): the tempo of every clip, or one per prompt (``None`` entries: read from that
+                prompt). Default: read from each prompt ("132 BPM", else a tempo word such as "slow",
+                :func:`fluxmusic.text.tempo.prompt_bpm`); a prompt naming no tempo gets none.
+
+        Raises:
+            TypeError, ValueError: a bad argument (the message names it).
+        """
+        if seed is not None and generator is not None:
+            raise ValueError("give seed or generator, not both")
+        settings = self.settings(
+            negative_prompt=negative_prompt,
+            duration=duration,
+            steps=steps,
+            guidance=guidance,
+            guidance_interval=guidance_interval,
+            guidance_eta=guidance_eta,
+            sampler=sampler,
+            shift=shift,
+            seed=seed,
+            bpm=bpm,
+        )
+        return self.generate(prompt, settings, num_per_prompt, generator=generator, progress=progress)
+
+    def generate(
+        self,
+        prompt: str | Sequence[str],
+        settings: SampleSettings,
+        num_per_prompt: int = 1,
+        *,
+        generator: torch.Generator | None = None,
+        progress: bool = True,
+    ) -> AudioOutput:
+        """Text-to-music with resolved settings (what :meth:`__call__` runs after resolving them).
+
+        Raises:
+            TypeError, ValueError: bad prompts or counts, naming the argument.
+        """
+        prompts = repeat_prompts(prompt, num_per_prompt)  # 1. check
+        negatives = per_row("negative prompts", settings.negative_prompt, len(prompts), num_per_prompt)
+        tempo = self.tempo_rows(prompts, settings.bpm, num_per_prompt)
+        batch = len(prompts)
+        if generator is None and settings.seed is None:
+            settings = settings.with_seed(int(torch.randint(0, 2**31 - 1, (1,)).item()))
+        if settings.seed is not None and settings.seed + batch - 1 > MAX_SEED:
+            raise ValueError(
+                f"seed must be at most {MAX_SEED - batch + 1} for {batch} clips, got {settings.seed}"
+            )
+        emb = self.encode_prompts(prompts, negatives)  # 2. text
+        seeds = None if generator is not None else [settings.seed + i for i in range(batch)]
+        noise = self.initial_noise(batch, self.latent_frames(settings.duration), seeds, generator)  # 3. noise
+        latent = self.denoise(noise, emb, tempo, settings, progress=progress)  # 4. flow
+        waveforms, mels = self.decode(latent, round(settings.duration * self.sample_rate))  # 5. audio
+        tempi = None if tempo is None else [float(b) or None for b in tempo[:, 0].tolist()]
+        return AudioOutput(waveforms, self.sample_rate, prompts, seeds, mels, tempi, settings, negatives)

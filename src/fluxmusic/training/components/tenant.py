@@ -1,0 +1,239 @@
+"""The loop every component trainer runs: a tenant brings its modules and one optimizer step, the
+framework does the rest.
+
+The rest is the transformer trainer's: the run folder rules (:func:`fluxmusic.training.runs.resume_point`),
+the checkpoint format (:func:`fluxmusic.training.checkpoint.save_checkpoint`: an atomically renamed folder,
+the ``latest`` pointer, ``keep_last``), the learning-rate schedule (:func:`fluxmusic.training.optim.lr_multiplier`,
+a pure function of the step), ``logs/metrics.csv`` (:class:`fluxmusic.training.metrics.MetricsLogger`) and
+the fault points of the crash tests (:func:`fluxmusic.training.faults.maybe_kill`). A component checkpoint::
+
+    checkpoints/step_000200/
+      model.safetensors           the trained module (the vocoder's discriminator: discriminator.safetensors)
+      config.json                 {"model_type": ..., "config": <the module's config>, "step": ..., "train": ...}
+      training_state.pt           step, optimizer states, torch.Generator states, extra tensors
+
+Every random draw comes from the tenant's generators, whose states are saved, and the schedule depends on
+the step alone, so a resumed run ends bit for bit where an uninterrupted one does (on CPU).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import torch
+from torch import Tensor, nn
+
+from fluxmusic.data.clip_bank import ClipBank, snapshot_clips
+from fluxmusic.training.checkpoint import latest_checkpoint, load_training_state, save_checkpoint
+from fluxmusic.training.components.sections import ClipDataConfig, ComponentOptimConfig, ComponentRunConfig
+from fluxmusic.training.config import absolute_paths
+from fluxmusic.training.faults import maybe_kill
+from fluxmusic.training.metrics import MetricsLogger
+from fluxmusic.training.optim import lr_multiplier, set_lr
+from fluxmusic.training.runs import TrainResult, open_run_dir, resume_point
+
+__all__ = ["ComponentConfig", "Tenant", "load_clip_banks", "run_component"]
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+
+
+class ComponentConfig(Protocol):
+    """What the loop reads of a component trainer's config (a ``SectionedConfig``)."""
+
+    @property
+    def run(self) -> ComponentRunConfig: ...
+
+    @property
+    def data(self) -> ClipDataConfig: ...
+
+    @property
+    def optim(self) -> ComponentOptimConfig: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+    def save_json(self, path: str | os.PathLike[str]) -> Path: ...
+
+
+C = TypeVar("C", bound=ComponentConfig)
+
+
+@dataclass
+class Tenant:
+    """One component run as the loop sees it.
+
+    Attributes:
+        model: The trained module (what the run returns and exports).
+        modules: Checkpoint name -> module; ``NAME.safetensors`` holds its state dict, and the optimizer
+            of the same name trains it.
+        optimizers: Name -> AdamW (its learning rate is set before every step).
+        generators: Name -> ``torch.Generator`` (every random draw of a step; states are checkpointed).
+        step: One optimizer step, given the steps done so far: draws a batch, steps the optimizers and
+            returns the loss parts (device tensors, ``"loss"`` and ``"grad_norm"`` among them).
+        parts: Names ``step`` may return besides ``grad_norm`` (the ``metrics.csv`` columns).
+        model_type: ``config.json``'s name of the module type.
+        model_config: The module's own config (``config.json``: a checkpoint alone rebuilds it).
+        tensors: Other tensors a checkpoint keeps (restored into this dict by key).
+        evaluate: Held-out metrics, logged every ``run.eval_every`` steps (None: no evaluation).
+        export: Writes the finished model into the folder it is given (None: nothing to export).
+        optional: Modules a checkpoint may lack; they then start fresh (e.g. a discriminator switched on
+            when a reconstruction-only run is continued).
+    """
+
+    model: nn.Module
+    modules: dict[str, nn.Module]
+    optimizers: dict[str, torch.optim.Optimizer]
+    generators: dict[str, torch.Generator]
+    step: Callable[[int], dict[str, Tensor]]
+    parts: tuple[str, ...]
+    model_type: str
+    model_config: dict[str, Any]
+    tensors: dict[str, Tensor] = field(default_factory=dict)
+    evaluate: Callable[[], dict[str, float]] | None = None
+    export: Callable[[Path], Path] | None = None
+    optional: frozenset[str] = frozenset()
+
+
+def load_clip_banks(
+    run_dir: str | os.PathLike[str], data: ClipDataConfig, keep_waveforms: bool = True
+) -> tuple[ClipBank, ClipBank | None]:
+    """The training bank and the held-out bank (None when ``data.eval_clips`` is 0) of a run.
+
+    The clip lists are snapshotted into the run folder (``RUN_DIR/clips_{split}.json``, reused on resume).
+    """
+    train_paths = snapshot_clips(run_dir, data.dir, "train", data.max_clips)
+    bank = ClipBank.load(data.dir, train_paths, data.clip_seconds, keep_waveforms=keep_waveforms)
+    eval_bank = None
+    if data.eval_clips:
+        test_paths = snapshot_clips(run_dir, data.dir, "test", data.eval_clips)
+        eval_bank = ClipBank.load(data.dir, test_paths, data.clip_seconds, keep_waveforms=keep_waveforms)
+    return bank, eval_bank
+
+
+def run_component(
+    config: C, resume: str | os.PathLike[str] | None, build: Callable[[C], Tenant]
+) -> TrainResult:
+    """Train (or resume) a component run and export it when ``run.max_steps`` is reached.
+
+    Args:
+        config: The run's config.
+        resume: None (a new run), the run folder, or ``"auto"`` (see :func:`~fluxmusic.training.runs.resume_point`).
+        build: Builds the tenant once the run folder is open (its clip lists are snapshotted there).
+
+    Returns:
+        The :class:`~fluxmusic.training.runs.TrainResult` (``export``: ``RUN_DIR/final`` when written).
+    """
+    config = absolute_paths(config)
+    run_dir = Path(config.run.dir)
+    if config.run.threads:
+        torch.set_num_threads(config.run.threads)
+    checkpoint = resume_point(run_dir, resume)
+    open_run_dir(run_dir, config)
+    tenant = build(config)
+    step = _restore(checkpoint, tenant) if checkpoint is not None else 0
+    step, last_loss = _loop(config, tenant, step)
+    export = None
+    if config.run.export and tenant.export is not None and step >= config.run.max_steps:
+        export = tenant.export(run_dir / "final")
+    return TrainResult(run_dir, step, latest_checkpoint(run_dir), export, last_loss, tenant.model)
+
+
+def _loop(config: ComponentConfig, tenant: Tenant, step: int) -> tuple[int, float | None]:
+    run = config.run
+    run_dir = Path(run.dir)
+    columns = ("step", *tenant.parts, "lr", "grad_norm", "s_per_step", "cpu_s_per_step", "elapsed_s")
+    metrics = MetricsLogger(run_dir, step, run.tensorboard, run.max_steps, columns, columns[1:-1])
+    factor = lr_multiplier(config.optim, run.max_steps)
+    end = min(run.stop_at, run.max_steps) if step < run.stop_at else run.max_steps
+    started = time.perf_counter()
+    clock = (started, time.process_time())
+    sums: dict[str, Tensor] = {}
+    count, last_loss = 0, None
+    for module in tenant.modules.values():
+        module.train()
+    while step < end:
+        lr = config.optim.lr * factor(step)
+        for optimizer in tenant.optimizers.values():
+            set_lr(optimizer, lr)
+        for key, value in tenant.step(step).items():
+            sums[key] = sums[key] + value if key in sums else value
+        step += 1
+        count += 1
+        if step % run.log_every == 0 or step == end:
+            wall, cpu = time.perf_counter() - clock[0], time.process_time() - clock[1]
+            row = {key: float(value) / count for key, value in sums.items()}
+            last_loss = row.get("loss")
+            metrics.log({
+                "step": step, **row, "lr": lr, "s_per_step": wall / count, "cpu_s_per_step": cpu / count,
+                "elapsed_s": wall,
+            })  # fmt: skip
+            sums, count, clock = {}, 0, (time.perf_counter(), time.process_time())
+        if tenant.evaluate is not None and run.eval_every and step % run.eval_every == 0:
+            _evaluate(tenant, step)
+        out_of_time = run.max_minutes > 0 and time.perf_counter() - started > 60 * run.max_minutes
+        if step % run.checkpoint_every == 0 or step == end or out_of_time:
+            _save(config, tenant, step)
+        maybe_kill("kill-after-step", step)
+        if out_of_time:
+            logger.info(
+                "stopping after %.1f minutes at step %d (resume the run to go on)", run.max_minutes, step
+            )
+            break
+    metrics.close()
+    for module in tenant.modules.values():
+        module.eval()
+    return step, last_loss
+
+
+def _evaluate(tenant: Tenant, step: int) -> None:
+    for module in tenant.modules.values():
+        module.eval()
+    results = tenant.evaluate() if tenant.evaluate is not None else {}
+    logger.info("step %d held-out %s", step, ", ".join(f"{k} {v:.4f}" for k, v in results.items()))
+    for module in tenant.modules.values():
+        module.train()
+
+
+def _save(config: ComponentConfig, tenant: Tenant, step: int) -> Path:
+    training_state = {
+        "version": FORMAT_VERSION,
+        "step": step,
+        "optimizer": {name: opt.state_dict() for name, opt in tenant.optimizers.items()},
+        "rng": {name: gen.get_state() for name, gen in tenant.generators.items()},
+        "tensors": dict(tenant.tensors),
+    }
+    config_json = {
+        "model_type": tenant.model_type,
+        "config": tenant.model_config,
+        "step": step,
+        "train": config.to_dict(),
+    }
+    weights = {f"{name}.safetensors": module.state_dict() for name, module in tenant.modules.items()}
+    return save_checkpoint(
+        config.run.dir, step, weights, config_json, training_state, keep_last=config.run.keep_last
+    )
+
+
+def _restore(checkpoint: Path, tenant: Tenant) -> int:
+    from safetensors.torch import load_file
+
+    state = load_training_state(checkpoint)
+    for name, module in tenant.modules.items():
+        path = checkpoint / f"{name}.safetensors"
+        if name in tenant.optional and not path.is_file():
+            logger.info("%s holds no %s; a fresh one starts at step %d", checkpoint, name, state["step"])
+            continue
+        module.load_state_dict(load_file(str(path)))
+        tenant.optimizers[name].load_state_dict(state["optimizer"][name])
+    for name, gen in tenant.generators.items():
+        gen.set_state(state["rng"][name])
+    tenant.tensors.update({name: state["tensors"][name] for name in tenant.tensors})
+    logger.info("resumed from %s (step %d)", checkpoint, state["step"])
+    return int(state["step"])
