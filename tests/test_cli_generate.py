@@ -61,6 +61,27 @@ def test_sidecar_reproduces_the_clip(model_dir: Path, tmp_path: Path) -> None:
     assert (sf.read(tmp_path / "a.wav")[0] == sf.read(tmp_path / "b.wav")[0]).all()
 
 
+def test_sidecar_is_the_pipelines_resolved_settings(model_dir: Path, tmp_path: Path, tiny_pipeline) -> None:  # noqa: ANN001
+    from fluxmusic.sampling import SampleSettings
+
+    assert _run(model_dir, "a jig", "a reel", "-o", str(tmp_path), "--seed", "4", "--guidance", "3") == 0
+    side = json.loads((tmp_path / "002-a-reel.json").read_text())
+    settings = SampleSettings.from_dict(side)
+    assert settings.seed == 5 and settings.steps == 2 and settings.guidance == 3.0 and settings.duration == 0.64
+    out = tiny_pipeline.generate(side["prompt"], settings, progress=False)
+    assert set(out.clip_settings(0)) <= set(side)  # every resolved setting is recorded
+    audio = sf.read(tmp_path / "002-a-reel.wav", dtype="float32")[0]
+    assert abs(audio - out.waveforms[0].numpy()).max() < 1e-3  # the sidecar alone regenerates the clip
+
+
+def test_help_lists_the_samplers_from_the_flow_package(capsys: pytest.CaptureFixture[str]) -> None:
+    from fluxmusic.flow import SAMPLERS
+
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    assert "{" + ",".join(SAMPLERS) + "}" in capsys.readouterr().out
+
+
 def test_prompt_file_into_folder_flac(model_dir: Path, tmp_path: Path) -> None:
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("a fast fiddle reel\n\n# a comment\na slow organ chorale\n")

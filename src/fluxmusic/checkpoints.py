@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from fluxmusic.config import PRESETS, RELEASED_PRESETS, MusicFluxConfig
+from fluxmusic.errors import InputError
 from fluxmusic.files import atomic_write, atomic_write_text
 from fluxmusic.model import MusicFlux
 
@@ -32,7 +33,7 @@ CONFIG_NAME = "config.json"
 STATE_KEYS = ("ema", "model", "state_dict", "module")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint that cannot be read or does not fit the model; the message says why and what to do."""
 
 

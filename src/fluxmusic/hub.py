@@ -21,6 +21,8 @@ import torch
 from safetensors import safe_open
 from torch import Tensor
 
+from fluxmusic.errors import MissingFilesError
+
 __all__ = [
     "WEIGHT_FILES",
     "WeightsNotFoundError",
@@ -41,7 +43,7 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _TRUE = {"1", "true", "yes", "on"}
 
 
-class WeightsNotFoundError(FileNotFoundError):
+class WeightsNotFoundError(MissingFilesError):
     """Weight or config files are missing; the one-line message says which and how to supply them."""
 
 

@@ -15,10 +15,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from fluxmusic.errors import InputError
 from fluxmusic.flow.guidance import check_eta, check_interval
 from fluxmusic.flow.names import SAMPLERS
 
-__all__ = ["DEFAULT_KEYS", "FALLBACKS", "MAX_BPM", "MIN_BPM", "MAX_SEED", "SampleSettings", "SettingsError", "check_defaults"]
+__all__ = [
+    "DEFAULT_KEYS",
+    "FALLBACKS",
+    "MAX_BPM",
+    "MIN_BPM",
+    "MAX_SEED",
+    "SampleSettings",
+    "SettingsError",
+    "check_defaults",
+]
 
 FALLBACKS: dict[str, Any] = {
     "steps": 50,
@@ -41,7 +51,7 @@ MAX_SEED = 2**63 - 1
 """Seeds are non-negative 63-bit integers (row i of a batch uses ``seed + i``)."""
 
 
-class SettingsError(ValueError):
+class SettingsError(InputError):
     """A sampling setting out of range. ``setting`` is the field's name; the message starts with it.
 
     The command line reports it under its flag (``--steps must be >= 1, got 0``).
@@ -122,7 +132,9 @@ class SampleSettings:
         if duration <= 0:
             raise SettingsError("duration", f"must be a positive number of seconds, got {duration:g}")
         if not isinstance(self.sampler, str) or self.sampler not in SAMPLERS:
-            raise SettingsError("sampler", f"{self.sampler!r} is unknown; choose one of {', '.join(SAMPLERS)}")
+            raise SettingsError(
+                "sampler", f"{self.sampler!r} is unknown; choose one of {', '.join(SAMPLERS)}"
+            )
         shift = _real("shift", self.shift)
         if shift <= 0:
             raise SettingsError("shift", f"must be a positive number (1 = uniform), got {shift:g}")
@@ -176,7 +188,8 @@ class SampleSettings:
         settings = cls(**values)
         if settings.duration > max_duration:
             raise SettingsError(
-                "duration", f"must be in (0, {max_duration:g}] seconds for this model, got {settings.duration:g}"
+                "duration",
+                f"must be in (0, {max_duration:g}] seconds for this model, got {settings.duration:g}",
             )
         return settings
 

@@ -170,3 +170,43 @@ def test_tempo_is_read_from_the_prompt_or_given(tiny_pipeline_tempo: FluxMusicPi
 def test_bad_tempo_requests(tiny_pipeline_tempo: FluxMusicPipeline, kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         _gen(tiny_pipeline_tempo, **kwargs)
+
+
+def test_output_carries_the_resolved_settings(tiny_pipeline: FluxMusicPipeline) -> None:
+    from fluxmusic.sampling import FALLBACKS, SampleSettings
+
+    out = tiny_pipeline("a calm piano piece", steps=2, progress=False)  # no seed: one is drawn and recorded
+    s = out.settings
+    assert isinstance(s, SampleSettings) and s.steps == 2 and isinstance(s.seed, int)
+    assert s.duration == tiny_pipeline.spec.default_duration and s.sampler == FALLBACKS["sampler"]
+    assert out.seeds == [s.seed]
+    again = tiny_pipeline.generate("a calm piano piece", s, progress=False)
+    assert torch.equal(again.waveforms, out.waveforms)
+
+
+def test_a_clip_regenerates_alone_from_its_own_settings(tiny_pipeline: FluxMusicPipeline) -> None:
+    from fluxmusic.sampling import SampleSettings
+
+    out = _gen(tiny_pipeline, prompt=["a reel", "an air"], negative_prompt=["noise", "hiss"], num_per_prompt=2)
+    clip = out.clip_settings(3)
+    assert clip["prompt"] == "an air" and clip["negative_prompt"] == "hiss" and clip["seed"] == 3
+    alone = tiny_pipeline.generate(clip["prompt"], SampleSettings.from_dict(clip), progress=False)
+    torch.testing.assert_close(alone.waveforms[0], out.waveforms[3], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,needle",
+    [
+        ({"prompt": None}, TypeError, "prompt must be a string"),
+        ({"prompt": 123}, TypeError, "prompt must be a string"),
+        ({"num_per_prompt": 1.5}, TypeError, "num_per_prompt must be an integer"),
+        ({"seed": "7"}, TypeError, "seed must be an integer"),
+        ({"steps": 2.7}, TypeError, "steps must be an integer"),
+        ({"generator": torch.Generator()}, ValueError, "seed or generator, not both"),
+    ],
+)
+def test_python_api_errors_name_the_argument(
+    tiny_pipeline: FluxMusicPipeline, kwargs: dict, error: type, needle: str
+) -> None:
+    with pytest.raises(error, match=needle):
+        _gen(tiny_pipeline, **kwargs)

@@ -23,6 +23,7 @@ from torch import Tensor
 
 from fluxmusic.audio.io import audio_info, read_audio, resample
 from fluxmusic.audio.mel import SAMPLE_RATE, frames_for, log_mel, samples_for
+from fluxmusic.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ SILENCE_THRESHOLD: float = 1e-5
 DEFAULT_DURATION_S: float = 10.24
 
 
-class SilentAudioError(ValueError):
+class SilentAudioError(InputError):
     """A waveform is (numerically) silent, so its peak cannot be normalised."""
 
 

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from fluxmusic.audio.mel import SAMPLE_RATE
+from fluxmusic.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ WRITE_FORMATS: dict[str, tuple[str, str]] = {
 """Supported output formats: name -> (soundfile format, default subtype)."""
 
 
-class AudioFileError(ValueError):
+class AudioFileError(InputError):
     """An audio file is missing, unreadable, empty, or does not hold what was asked of it."""
 
 

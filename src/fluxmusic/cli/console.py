@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import os
 
+from fluxmusic.errors import FluxmusicError
 
-class UserError(Exception):
+
+class UserError(FluxmusicError):
     """An error caused by the user's input; printed as one line, exit status 2."""
 
 

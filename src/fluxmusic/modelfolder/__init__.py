@@ -2,7 +2,8 @@
 
 - :mod:`.index`: the index file, weight hashes, ``PipelineSpec``;
 - :mod:`.registry`: the one place that knows vocoder and text-encoder types;
-- :mod:`.load`: load/save a folder, find a model by name, the bundled model's folder;
+- :mod:`.load`: load/save a folder, the bundled model's folder;
+- :mod:`.find`: find a model by name (bundled, released size, folder);
 - :mod:`.released`: the released FluxMusic sizes through the Hugging Face cache;
 - :mod:`.bundle`: freeze a folder for shipping.
 """
@@ -20,7 +21,7 @@ _LAZY = {
     "BUNDLED_NAME": "fluxmusic.modelfolder.load",
     "Components": "fluxmusic.modelfolder.load",
     "bundled_model_dir": "fluxmusic.modelfolder.load",
-    "load_components": "fluxmusic.modelfolder.load",
+    "load_components": "fluxmusic.modelfolder.find",
     "load_model_dir": "fluxmusic.modelfolder.load",
     "save_model_dir": "fluxmusic.modelfolder.load",
     "RELEASED": "fluxmusic.modelfolder.released",

@@ -28,7 +28,6 @@ __all__ = [
     "Components",
     "bundled_model_dir",
     "collect",
-    "load_components",
     "load_model_dir",
     "load_transformer",
     "save_model_dir",
@@ -112,38 +111,6 @@ def load_model_dir(root: str | Path, device: torch.device, require_hashes: bool 
         }
     )
     return Components(spec=spec, text_encoder_entry=index["text_encoder"], **loaded)
-
-
-def load_components(
-    name_or_path: str | Path | None, device: torch.device, text_mode: str = "training"
-) -> tuple[Components, bool]:
-    """Find a model by name: ``None``/``"bundled"``, a released size, or a model folder.
-
-    Returns:
-        (the components, whether they are a released size).
-
-    Raises:
-        WeightsNotFoundError: files missing (offline); one line naming each.
-        ValueError: an unknown name or a malformed model folder.
-    """
-    from fluxmusic.modelfolder.released import RELEASED, load_released
-
-    name = BUNDLED_NAME if name_or_path is None else str(name_or_path)
-    if name in RELEASED:
-        return load_released(name, device, text_mode=text_mode), True
-    if name == BUNDLED_NAME:
-        folder = bundled_model_dir()
-        if not folder.is_dir():
-            raise WeightsNotFoundError(
-                f"this installation has no bundled model ({folder}); pass --model with a released "
-                "size or a model folder"
-            )
-        return load_model_dir(folder, device, require_hashes=True), False
-    if Path(name).is_dir():
-        return load_model_dir(Path(name), device), False
-    raise ValueError(
-        f"unknown model {name!r}: not a folder, and not one of {BUNDLED_NAME}, {', '.join(RELEASED)}"
-    )
 
 
 def save_model_dir(parts: Components, out_dir: str | Path) -> Path:

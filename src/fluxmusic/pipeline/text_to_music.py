@@ -21,8 +21,9 @@ from fluxmusic.audio import AudioVAE, Vocoder
 from fluxmusic.devices import resolve_device, resolve_dtype
 from fluxmusic.flow import StepCallback, classifier_free_guidance, sample
 from fluxmusic.model import MusicFlux, image_ids, pack, text_ids, unpack
+from fluxmusic.modelfolder.find import load_components
 from fluxmusic.modelfolder.index import PipelineSpec
-from fluxmusic.modelfolder.load import Components, load_components, save_model_dir
+from fluxmusic.modelfolder.load import Components, save_model_dir
 from fluxmusic.pipeline.outputs import AudioOutput
 from fluxmusic.pipeline.request import per_row, repeat_prompts, tempo_rows
 from fluxmusic.sampling import MAX_SEED, SampleSettings

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from fluxmusic.text.base import FrozenEncoder, TextMode, default_dtype, pad_tokens, set_precision_
 from fluxmusic.hub import WeightsNotFoundError, folder_fingerprint, read_state_dict, resolve_folder
+from fluxmusic.text.base import FrozenEncoder, TextMode, default_dtype, pad_tokens, set_precision_
 from fluxmusic.text.lowmem import materialize_, params_on_meta
 
 __all__ = ["CLAP_REPO", "ClapTextEncoder", "clap_text_config", "load_clap_text_tower"]

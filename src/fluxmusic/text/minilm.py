@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from fluxmusic.errors import InputError
 from fluxmusic.files import sha256_file
 from fluxmusic.hub import WeightsNotFoundError
 from fluxmusic.text.base import FrozenEncoder, TextConditioner, TextEmbedding, pad_tokens
@@ -30,7 +31,7 @@ MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9d
 _REQUIRED = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
 
 
-class ChecksumError(ValueError):
+class ChecksumError(InputError):
     """A weight file's sha256 differs from the pinned one (one-line message)."""
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from fluxmusic.text.base import FrozenEncoder, TextMode, default_dtype, pad_tokens, set_precision_
 from fluxmusic.hub import folder_fingerprint, resolve_folder
+from fluxmusic.text.base import FrozenEncoder, TextMode, default_dtype, pad_tokens, set_precision_
 from fluxmusic.text.lowmem import materialize_, params_on_meta
 
 __all__ = ["SD3_REPO", "T5XXL_CONFIG", "T5Encoder"]
