@@ -31,3 +31,27 @@ def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     assert exit_info.value.code == 0
     assert "convert" in capsys.readouterr().out
+
+
+def test_only_user_errors_become_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A library user-error type is one line (exit 2); a plain exception is a bug and keeps its traceback."""
+    import fluxmusic.checkpoints as checkpoints
+    from fluxmusic.errors import InputError
+
+    def user_mistake(*args: object, **kwargs: object) -> None:
+        raise InputError("the preset 'huge' is unknown; use one of tiny, small")
+
+    def bug(*args: object, **kwargs: object) -> None:
+        raise ValueError("internal shapes disagree")
+
+    monkeypatch.setattr(checkpoints, "convert", user_mistake)
+    assert main(["convert", "a.pt", "out"]) == 2
+    assert (
+        capsys.readouterr().err
+        == "fluxmusic convert: error: the preset 'huge' is unknown; use one of tiny, small\n"
+    )
+    monkeypatch.setattr(checkpoints, "convert", bug)
+    with pytest.raises(ValueError, match="internal shapes disagree"):
+        main(["convert", "a.pt", "out"])

@@ -67,7 +67,9 @@ def test_sidecar_is_the_pipelines_resolved_settings(model_dir: Path, tmp_path: P
     assert _run(model_dir, "a jig", "a reel", "-o", str(tmp_path), "--seed", "4", "--guidance", "3") == 0
     side = json.loads((tmp_path / "002-a-reel.json").read_text())
     settings = SampleSettings.from_dict(side)
-    assert settings.seed == 5 and settings.steps == 2 and settings.guidance == 3.0 and settings.duration == 0.64
+    assert (
+        settings.seed == 5 and settings.steps == 2 and settings.guidance == 3.0 and settings.duration == 0.64
+    )
     out = tiny_pipeline.generate(side["prompt"], settings, progress=False)
     assert set(out.clip_settings(0)) <= set(side)  # every resolved setting is recorded
     audio = sf.read(tmp_path / "002-a-reel.wav", dtype="float32")[0]

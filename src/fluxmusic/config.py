@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from fluxmusic.errors import InputError
+
 
 @dataclass(frozen=True)
 class MusicFluxConfig:
@@ -66,31 +68,31 @@ class MusicFluxConfig:
         )
         for name in positive:
             if int(getattr(self, name)) <= 0:
-                raise ValueError(f"MusicFluxConfig.{name} must be positive, got {getattr(self, name)}")
+                raise InputError(f"MusicFluxConfig.{name} must be positive, got {getattr(self, name)}")
         if self.depth < 0 or self.depth_single_blocks < 0:
-            raise ValueError(
+            raise InputError(
                 f"MusicFluxConfig depths must be >= 0, got depth={self.depth}, "
                 f"depth_single_blocks={self.depth_single_blocks}"
             )
         if self.in_channels % (self.patch_size**2):
-            raise ValueError(
+            raise InputError(
                 f"MusicFluxConfig.in_channels ({self.in_channels}) must be the VAE latent channels times "
                 f"patch_size^2 ({self.patch_size**2})"
             )
         if not (0.0 <= float(self.tempo_frame_seconds) < 10.0):
-            raise ValueError(
+            raise InputError(
                 "MusicFluxConfig.tempo_frame_seconds must be 0 (no tempo input) or the seconds per latent "
                 f"frame, got {self.tempo_frame_seconds}"
             )
         if self.mlp_ratio <= 0:
-            raise ValueError(f"MusicFluxConfig.mlp_ratio must be positive, got {self.mlp_ratio}")
+            raise InputError(f"MusicFluxConfig.mlp_ratio must be positive, got {self.mlp_ratio}")
         if self.hidden_size % self.num_heads:
-            raise ValueError(
+            raise InputError(
                 f"MusicFluxConfig.hidden_size ({self.hidden_size}) must be divisible by "
                 f"num_heads ({self.num_heads})"
             )
         if sum(self.axes_dim) != self.head_dim or any(a % 2 for a in self.axes_dim):
-            raise ValueError(
+            raise InputError(
                 f"MusicFluxConfig.axes_dim {list(self.axes_dim)} must be even numbers summing to the "
                 f"head dim {self.head_dim} (hidden_size / num_heads)"
             )
@@ -127,7 +129,7 @@ class MusicFluxConfig:
         inert = {"guidance_embed"}  # stated by the reference configs but never built by MusicFlux
         unknown = sorted(set(data) - known - inert)
         if unknown:
-            raise ValueError(f"unknown MusicFlux config keys {unknown}; valid keys are {sorted(known)}")
+            raise InputError(f"unknown MusicFlux config keys {unknown}; valid keys are {sorted(known)}")
         return cls(**{k: v for k, v in data.items() if k in known})
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from fluxmusic.errors import InputError
+
 __all__ = ["DTYPES", "cpu_has_fast_bf16", "resolve_device", "resolve_dtype"]
 
 DTYPES: dict[str, torch.dtype] = {
@@ -23,7 +25,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         try:
             return torch.device(device)
         except RuntimeError:
-            raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from None
+            raise InputError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from None
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
@@ -55,5 +57,5 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
             return torch.bfloat16
         return torch.float32
     if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; use auto, {', '.join(DTYPES)}")
+        raise InputError(f"unknown dtype {dtype!r}; use auto, {', '.join(DTYPES)}")
     return DTYPES[dtype]

@@ -216,14 +216,14 @@ def check_defaults(defaults: Mapping[str, Any], where: str = "defaults") -> dict
         ValueError: an unknown key or a bad value, naming ``where``.
     """
     if not isinstance(defaults, Mapping):
-        raise ValueError(f"{where} must be a table of sampling settings, got {type(defaults).__name__}")
+        raise InputError(f"{where} must be a table of sampling settings, got {type(defaults).__name__}")
     unknown = sorted(set(defaults) - set(DEFAULT_KEYS))
     if unknown:
-        raise ValueError(f"{where}: unknown sampling defaults {unknown}; use {', '.join(DEFAULT_KEYS)}")
+        raise InputError(f"{where}: unknown sampling defaults {unknown}; use {', '.join(DEFAULT_KEYS)}")
     try:
         checked = SampleSettings(duration=1.0, **dict(defaults))
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{where}: {err}") from None
+        raise InputError(f"{where}: {err}") from None
     out = {k: getattr(checked, k) for k in defaults}
     if out.get("guidance_interval") is not None:
         out["guidance_interval"] = list(out["guidance_interval"])

@@ -187,7 +187,9 @@ def test_output_carries_the_resolved_settings(tiny_pipeline: FluxMusicPipeline) 
 def test_a_clip_regenerates_alone_from_its_own_settings(tiny_pipeline: FluxMusicPipeline) -> None:
     from fluxmusic.sampling import SampleSettings
 
-    out = _gen(tiny_pipeline, prompt=["a reel", "an air"], negative_prompt=["noise", "hiss"], num_per_prompt=2)
+    out = _gen(
+        tiny_pipeline, prompt=["a reel", "an air"], negative_prompt=["noise", "hiss"], num_per_prompt=2
+    )
     clip = out.clip_settings(3)
     assert clip["prompt"] == "an air" and clip["negative_prompt"] == "hiss" and clip["seed"] == 3
     alone = tiny_pipeline.generate(clip["prompt"], SampleSettings.from_dict(clip), progress=False)

@@ -153,7 +153,7 @@ def read_audio(
     path = Path(path)
     info = audio_info(path)
     if offset < 0 or (duration is not None and duration <= 0):
-        raise ValueError(f"offset must be >= 0 and duration > 0, got offset={offset}, duration={duration}")
+        raise InputError(f"offset must be >= 0 and duration > 0, got offset={offset}, duration={duration}")
     if channel is not None and not -info.channels <= channel < info.channels:
         raise AudioFileError(f"{path}: has {info.channels} channel(s), cannot take channel {channel}")
     start = int(round(offset * info.sample_rate))

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from fluxmusic.errors import InputError
 from fluxmusic.hub import resolve_folder
 
 logger = logging.getLogger(__name__)
@@ -155,7 +156,7 @@ class AudioVAE(nn.Module):
         try:
             autoencoder = AutoencoderKL(**merged)
         except TypeError as err:
-            raise ValueError(f"invalid AudioVAE config: {err}") from err
+            raise InputError(f"invalid AudioVAE config: {err}") from err
         return cls(autoencoder).to(device=device, dtype=dtype)
 
     @classmethod
@@ -166,28 +167,21 @@ class AudioVAE(nn.Module):
         *,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
-        revision: str | None = None,
-        cache_dir: str | os.PathLike[str] | None = None,
-        local_files_only: bool | None = None,
+        **hub: Any,
     ) -> AudioVAE:
         """Load weights from a hub id or a local folder (``folder/subfolder`` or the folder itself).
 
         Only ``config.json`` + ``diffusion_pytorch_model.safetensors`` are read.
+
+        ``hub`` (``revision``, ``cache_dir``, ``local_files_only``): see :func:`fluxmusic.hub.resolve_folder`.
 
         Raises:
             fluxmusic.hub.WeightsNotFoundError: Files missing or not obtainable (one-line message).
         """
         from diffusers import AutoencoderKL
 
-        folder = resolve_folder(
-            name_or_dir,
-            subfolder,
-            (CONFIG_NAME, WEIGHTS_NAME),
-            component="AudioVAE",
-            revision=revision,
-            cache_dir=cache_dir,
-            local_files_only=local_files_only,
-        )
+        files = (CONFIG_NAME, WEIGHTS_NAME)
+        folder = resolve_folder(name_or_dir, subfolder, files, component="AudioVAE", **hub)
         autoencoder = AutoencoderKL.from_pretrained(
             str(folder), use_safetensors=True, local_files_only=True, torch_dtype=dtype
         )

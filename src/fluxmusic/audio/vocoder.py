@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from fluxmusic.audio.clips import fit_length
 from fluxmusic.audio.mel import HOP_LENGTH, N_FFT, SAMPLE_RATE, WIN_LENGTH, mel_basis
+from fluxmusic.errors import InputError
 from fluxmusic.hub import resolve_folder
 
 logger = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class HifiGanVocoder(nn.Module):
         known = set(inspect.signature(SpeechT5HifiGanConfig.__init__).parameters)
         unknown = sorted(set(merged) - known)
         if unknown:
-            raise ValueError(f"invalid HifiGanVocoder config keys: {', '.join(unknown)}")
+            raise InputError(f"invalid HifiGanVocoder config keys: {', '.join(unknown)}")
         hifigan = SpeechT5HifiGan(SpeechT5HifiGanConfig(**merged))
         return cls(hifigan).to(device=device, dtype=dtype)
 
@@ -112,28 +113,21 @@ class HifiGanVocoder(nn.Module):
         *,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
-        revision: str | None = None,
-        cache_dir: str | os.PathLike[str] | None = None,
-        local_files_only: bool | None = None,
+        **hub: Any,
     ) -> HifiGanVocoder:
         """Load weights from a hub id or a local folder (``folder/subfolder`` or the folder itself).
 
         Only ``config.json`` + ``model.safetensors`` are read.
+
+        ``hub`` (``revision``, ``cache_dir``, ``local_files_only``): see :func:`fluxmusic.hub.resolve_folder`.
 
         Raises:
             fluxmusic.hub.WeightsNotFoundError: Files missing or not obtainable (one-line message).
         """
         from transformers import SpeechT5HifiGan
 
-        folder = resolve_folder(
-            name_or_dir,
-            subfolder,
-            (CONFIG_NAME, WEIGHTS_NAME),
-            component="HifiGanVocoder",
-            revision=revision,
-            cache_dir=cache_dir,
-            local_files_only=local_files_only,
-        )
+        files = (CONFIG_NAME, WEIGHTS_NAME)
+        folder = resolve_folder(name_or_dir, subfolder, files, component="HifiGanVocoder", **hub)
         hifigan = SpeechT5HifiGan.from_pretrained(str(folder), use_safetensors=True, local_files_only=True)
         return cls(hifigan).to(device=device, dtype=dtype)
 
@@ -210,7 +204,7 @@ class GriffinLimVocoder:
 
     def __init__(self, n_iter: int = 32, momentum: float = 0.99, seed: int = 0) -> None:
         if n_iter < 1 or not 0.0 <= momentum < 1.0:
-            raise ValueError(f"need n_iter >= 1 and 0 <= momentum < 1, got {n_iter}, {momentum}")
+            raise InputError(f"need n_iter >= 1 and 0 <= momentum < 1, got {n_iter}, {momentum}")
         self.n_iter = n_iter
         self.momentum = momentum
         self.seed = seed

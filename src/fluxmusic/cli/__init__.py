@@ -1,8 +1,9 @@
 """The ``fluxmusic`` command line: thin argparse subcommands that call the library.
 
-One module per subcommand family (:mod:`.generate`, :mod:`.models`, :mod:`.train`, :mod:`.data`); user
-mistakes (bad arguments, unreadable files, unavailable weights) end with a one-line message on stderr and a
-non-zero exit status, never a traceback.
+One module per subcommand family (:mod:`.generate`, :mod:`.models`, :mod:`.train`, :mod:`.data`,
+:mod:`.evaluate`). User mistakes (bad arguments, unreadable files, unavailable weights: the library's
+``fluxmusic.errors.FluxmusicError`` types and file-system errors on the paths given) end with a one-line
+message on stderr and exit status 2; any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -12,16 +13,27 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from fluxmusic.version import __version__
 from fluxmusic.cli.console import UserError
 from fluxmusic.cli.data import add_data
 from fluxmusic.cli.evaluate import add_evaluate
 from fluxmusic.cli.generate import add_generate, read_prompt_file
 from fluxmusic.cli.models import add_bundle, add_convert
 from fluxmusic.cli.train import add_preprocess, add_train
+from fluxmusic.errors import FluxmusicError
+from fluxmusic.version import __version__
 
 __all__ = ["UserError", "build_parser", "main", "read_prompt_file"]
 
+
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    FluxmusicError,  # the library's own user-error types (fluxmusic.errors), UserError included
+    FileNotFoundError,  # a path the user named: missing, in the way, not writable
+    FileExistsError,
+    PermissionError,
+    IsADirectoryError,
+    NotADirectoryError,
+)
+"""What ``main`` reports as one line (exit status 2); anything else is a bug and keeps its traceback."""
 
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     add_generate,
@@ -61,13 +73,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fluxmusic: interrupted", file=sys.stderr)
         return 130
-    except (
-        UserError,
-        ValueError,
-        FileNotFoundError,
-        FileExistsError,
-        PermissionError,
-        IsADirectoryError,
-    ) as err:
+    except USER_ERRORS as err:
         print(f"fluxmusic {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""In-memory clip banks (log-mels, or mel/audio pairs) for the component trainers (VAE, vocoder) and evaluation.
+"""In-memory clip banks (log-mels, or mel/audio pairs) for the component trainers and evaluation.
 
 The demo dataset is small (a few thousand 5.12 s clips, a few hundred MB as float32), so every clip is
 read once, given the training-clip rules (:func:`fluxmusic.audio.load_clip`: mean removed, peak 0.5,
@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from fluxmusic.audio import HOP_LENGTH, clip_log_mel, load_clip
+from fluxmusic.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def list_clips(data_dir: str | os.PathLike[str], split: str) -> list[str]:
                     paths.append(str(record["wav"]))
         logger.info("%s has no manifest yet; %d %s clips from records/", data_dir, len(paths), split)
     if not paths:
-        raise ValueError(f"no {split} clips in {data_dir} (neither {manifest.name} nor records/*.json)")
+        raise InputError(f"no {split} clips in {data_dir} (neither {manifest.name} nor records/*.json)")
     return sorted(paths)
 
 
@@ -110,7 +111,7 @@ class ClipBank:
                 continue
             waves.append(clip.waveform)
         if not waves:
-            raise ValueError(f"all {len(paths)} clips are silent")
+            raise InputError(f"all {len(paths)} clips are silent")
         waveforms = torch.stack(waves)
         mels = torch.cat([clip_log_mel(w, clip_seconds) for w in waveforms.split(chunk)])
         frames = mels.shape[1]
@@ -128,7 +129,7 @@ class ClipBank:
 
     def _draw(self, generator: torch.Generator, batch_size: int, crop_frames: int) -> tuple[Tensor, Tensor]:
         if not 0 < crop_frames <= self.frames:
-            raise ValueError(f"crop_frames must be in [1, {self.frames}], got {crop_frames}")
+            raise InputError(f"crop_frames must be in [1, {self.frames}], got {crop_frames}")
         index = torch.randint(0, len(self), (batch_size,), generator=generator)
         start = torch.randint(0, self.frames - crop_frames + 1, (batch_size,), generator=generator)
         return index, start

@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 
 from fluxmusic.data.manifest import ManifestItem
 from fluxmusic.data.shards import read_index, shard_metadata
+from fluxmusic.errors import InputError
 from fluxmusic.seeding import derive_seed
 
 __all__ = [
@@ -350,9 +351,9 @@ class EpochSampler:
         shuffle: bool = True,
     ) -> None:
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise InputError(f"batch_size must be >= 1, got {batch_size}")
         if num_items < batch_size * world_size:
-            raise ValueError(
+            raise InputError(
                 f"the dataset has {num_items} usable items but one micro-batch needs {batch_size} x "
                 f"{world_size} rank(s) = {batch_size * world_size}; lower the batch size or add data"
             )

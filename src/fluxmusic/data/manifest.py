@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fluxmusic.errors import InputError
+
 __all__ = ["MANIFEST_FORMATS", "ManifestError", "ManifestItem", "read_manifest", "write_manifest"]
 
 MANIFEST_FORMATS: dict[str, str] = {".json": "json", ".jsonl": "jsonl", ".csv": "csv"}
@@ -32,7 +34,7 @@ REQUIRED_KEYS: tuple[str, str] = ("wav", "label")
 OPTIONAL_KEYS: tuple[str, ...] = ("offset", "duration", "bpm", "beat_phase")
 
 
-class ManifestError(ValueError):
+class ManifestError(InputError):
     """A manifest that cannot be read; the message names the file, the item number and the fix."""
 
 

@@ -33,6 +33,7 @@ from fluxmusic.data.shards import (
     shard_items,
     write_index,
 )
+from fluxmusic.errors import InputError
 from fluxmusic.seeding import generator
 
 # read_index, shard_items and write_index live in fluxmusic.data.shards; importable from here too
@@ -110,10 +111,10 @@ def preprocess(
     from fluxmusic.audio import AudioFileError, SilentAudioError, clip_log_mel, frames_for
 
     if crop not in CROP_MODES:
-        raise ValueError(f"unknown crop mode {crop!r}; use one of {', '.join(CROP_MODES)}")
+        raise InputError(f"unknown crop mode {crop!r}; use one of {', '.join(CROP_MODES)}")
     frames = frames_for(duration)
     if frames % (2 * vae.downsample):
-        raise ValueError(
+        raise InputError(
             f"duration {duration} s gives {frames} mel frames; it must be a multiple of {2 * vae.downsample} "
             f"(e.g. {2 * vae.downsample * max(1, round(frames / (2 * vae.downsample))) / 100:g} s)"
         )

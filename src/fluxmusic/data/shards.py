@@ -25,6 +25,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from fluxmusic.errors import InputError, MissingFilesError
+
 __all__ = [
     "FORMAT",
     "INDEX_NAME",
@@ -138,19 +140,19 @@ def read_index(root: str | os.PathLike[str]) -> dict[str, Any]:
     """Read ``index.json`` of a preprocess folder.
 
     Raises:
-        FileNotFoundError: no index (preprocessing never finished there).
-        ValueError: not a fluxmusic latent folder.
+        fluxmusic.errors.MissingFilesError: no index (preprocessing never finished there).
+        fluxmusic.errors.InputError: not a fluxmusic latent folder, or no shards.
     """
     path = Path(root) / INDEX_NAME
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingFilesError(
             f"{path} not found: run `fluxmusic preprocess MANIFEST {root}` (to the end) to make the shards"
         )
     index = json.loads(path.read_text(encoding="utf-8"))
     if index.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a fluxmusic latent index (format {index.get('format')!r})")
+        raise InputError(f"{path} is not a fluxmusic latent index (format {index.get('format')!r})")
     if not index["shards"]:
-        raise ValueError(f"{path} lists no shards: every item was skipped (see its 'skipped' list)")
+        raise InputError(f"{path} lists no shards: every item was skipped (see its 'skipped' list)")
     return index
 
 

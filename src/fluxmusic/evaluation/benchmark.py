@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 
 from fluxmusic.audio import AudioVAE, GriffinLimVocoder, HifiGanVocoder, fit_frames, log_mel, normalize_peak
+from fluxmusic.errors import InputError
 from fluxmusic.evaluation.demo_records import load_waveforms, read_records, stratified_pick
 from fluxmusic.evaluation.family_classifier import FamilyClassifier, accuracy_report
 from fluxmusic.evaluation.frechet import frechet_distance
@@ -71,7 +72,7 @@ CEILING_MODES = ("chars", "pairs", "none")
 def scramble(prompts: list[str], mode: str, seed: int) -> list[str]:
     """Ceiling prompts: ``chars`` shuffles each prompt's characters; ``pairs`` hands prompt i to clip j."""
     if mode not in ("chars", "pairs"):
-        raise ValueError(f"unknown ceiling mode {mode!r}; use chars or pairs")
+        raise InputError(f"unknown ceiling mode {mode!r}; use chars or pairs")
     rng = np.random.default_rng(seed)
     if mode == "chars":
         return ["".join(rng.permutation(list(p))) for p in prompts]
@@ -107,14 +108,14 @@ def held_out_prompts(
     """Up to ``count`` test-split captions that state a BPM, balanced over ``families`` (seeded).
 
     Raises:
-        FileNotFoundError: Not a demo dataset folder.
-        ValueError: No test clip of those families states a BPM.
+        fluxmusic.errors.MissingFilesError: Not a demo dataset folder.
+        fluxmusic.errors.InputError: No test clip of those families states a BPM.
     """
     test = [r for r in read_records(data_dir, "test") if r["family"] in families]
     with_bpm = [r for r in test if "bpm" in r.get("caption_attributes", [])]
     prompts = stratified_pick(with_bpm, count, seed)
     if not prompts:
-        raise ValueError(f"{data_dir}: no test clip of the judge's families has a caption that states a BPM")
+        raise InputError(f"{data_dir}: no test clip of the judge's families has a caption that states a BPM")
     picked = {r["id"] for r in prompts}
     reference = [r for r in test if r["id"] not in picked]
     if len(reference) < len(prompts):

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from fluxmusic.audio import SAMPLE_RATE, read_audio
+from fluxmusic.errors import InputError, MissingFilesError
 
 MIXED = "mixed"
 """Family of ensembles drawn from several families; it names no single family, so evaluation skips it."""
@@ -33,7 +34,7 @@ def read_records(
         families: Drop clips whose family is ``mixed``.
 
     Raises:
-        FileNotFoundError: Neither ``metadata.jsonl`` nor ``records/`` exists.
+        fluxmusic.errors.MissingFilesError: Neither ``metadata.jsonl`` nor ``records/`` exists.
     """
     root = Path(data_dir)
     meta = root / "metadata.jsonl"
@@ -43,7 +44,7 @@ def read_records(
         rows = [json.loads(p.read_text()) for p in sorted((root / "records").glob("*.json"))]
         rows = [r for r in rows if r.get("wav") and (root / r["wav"]).is_file()]
     else:
-        raise FileNotFoundError(
+        raise MissingFilesError(
             f"{root}: no metadata.jsonl or records/; build it with `fluxmusic data build-demo`"
         )
     rows = [r for r in rows if r.get("wav") and r.get("family")]
@@ -63,7 +64,7 @@ def load_waveforms(
         output: (N, num_samples) (default: the first record's ``num_samples``)
     """
     if not records:
-        raise ValueError("no records to load")
+        raise InputError("no records to load")
     root = Path(data_dir)
     length = int(num_samples or records[0].get("num_samples") or 0)
     rows = []

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fluxmusic.audio import N_MELS, log_mel
+from fluxmusic.errors import InputError, MissingFilesError
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -83,14 +84,14 @@ class FamilyClassifierConfig:
         if self.floor <= 0 or self.feature_std <= 0:
             bad.append(f"floor={self.floor}, feature_std={self.feature_std}")
         if bad:
-            raise ValueError("invalid FamilyClassifierConfig: " + "; ".join(bad))
+            raise InputError("invalid FamilyClassifierConfig: " + "; ".join(bad))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FamilyClassifierConfig:
         """Build from a ``config.json`` dict (unknown keys are errors)."""
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
-            raise ValueError(f"unknown FamilyClassifierConfig keys: {sorted(unknown)}")
+            raise InputError(f"unknown FamilyClassifierConfig keys: {sorted(unknown)}")
         return cls(**data)
 
 
@@ -247,7 +248,7 @@ class FamilyClassifier(nn.Module):
 
         root = Path(folder)
         if not (root / CONFIG_NAME).is_file() or not (root / WEIGHTS_NAME).is_file():
-            raise FileNotFoundError(
+            raise MissingFilesError(
                 f"{root}: not a family classifier folder (needs {CONFIG_NAME}, {WEIGHTS_NAME})"
             )
         config = FamilyClassifierConfig.from_dict(json.loads((root / CONFIG_NAME).read_text()))

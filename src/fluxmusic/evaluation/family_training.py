@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from fluxmusic.errors import InputError
 from fluxmusic.evaluation.family_classifier import (
     FamilyClassifier,
     FamilyClassifierConfig,
@@ -149,9 +150,9 @@ def fit_family_classifier(
     index = {name: i for i, name in enumerate(families)}
     missing = sorted(set(train_labels) - set(index))
     if missing:
-        raise ValueError(f"labels {missing} are not in the configured families {families}")
+        raise InputError(f"labels {missing} are not in the configured families {families}")
     if len(train_labels) != relative.shape[0]:
-        raise ValueError(f"{relative.shape[0]} clips but {len(train_labels)} labels")
+        raise InputError(f"{relative.shape[0]} clips but {len(train_labels)} labels")
     labels = torch.tensor([index[name] for name in train_labels])
     config.feature_mean = float(relative.float().mean())
     config.feature_std = float(relative.float().std())

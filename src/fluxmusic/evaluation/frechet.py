@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from fluxmusic.errors import InputError
+
 
 @dataclass(frozen=True)
 class GaussianStats:
@@ -44,9 +46,9 @@ def _as_array(embeddings: Tensor | np.ndarray) -> np.ndarray:
         embeddings = embeddings.detach().cpu().double().numpy()
     array = np.asarray(embeddings, dtype=np.float64)
     if array.ndim != 2 or array.shape[0] < 2:
-        raise ValueError(f"embeddings must be (N, D) with N >= 2, got shape {array.shape}")
+        raise InputError(f"embeddings must be (N, D) with N >= 2, got shape {array.shape}")
     if not np.isfinite(array).all():
-        raise ValueError("embeddings contain NaN or inf")
+        raise InputError("embeddings contain NaN or inf")
     return array
 
 

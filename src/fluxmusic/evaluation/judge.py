@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from fluxmusic.errors import InputError
 from fluxmusic.evaluation.demo_records import load_waveforms, read_records
 from fluxmusic.evaluation.family_classifier import (
     REPORT_NAME,
@@ -54,7 +55,7 @@ def train_demo_classifier(
     families = set(config.families if config else (r["family"] for r in train))
     test = [r for r in read_records(data_dir, "test") if r["family"] in families]
     if not train or not test:
-        raise ValueError(
+        raise InputError(
             f"{data_dir}: need clips in both splits, found {len(train)} train and {len(test)} test"
         )
     start = time.perf_counter()

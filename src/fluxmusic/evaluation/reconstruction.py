@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from fluxmusic.audio import HOP_LENGTH, log_mel
+from fluxmusic.errors import MissingFilesError
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,21 @@ def _magnitude(waveform: Tensor, n_fft: int, hop: int) -> Tensor:
     return spec.abs()
 
 
+def _multi_resolution(
+    reference: Tensor,
+    estimate: Tensor,
+    resolutions: Sequence[tuple[int, int]],
+    metric: Callable[[Tensor, Tensor], Tensor],
+) -> Tensor:
+    """``metric(|STFT(reference)|, |STFT(estimate)|)`` (per item) averaged over the resolutions."""
+    reference, estimate = _pair(reference, estimate)
+    values = [
+        metric(_magnitude(reference, n_fft, hop), _magnitude(estimate, n_fft, hop))
+        for n_fft, hop in resolutions
+    ]
+    return torch.stack(values).mean(0)
+
+
 def log_mel_l1(reference: Tensor, estimate: Tensor) -> Tensor:
     """Mean absolute difference of AudioLDM2 log-mels, per item.
 
@@ -74,13 +90,11 @@ def spectral_convergence(
         reference, estimate: (B, S)
         output: (B,)
     """
-    reference, estimate = _pair(reference, estimate)
-    values = []
-    for n_fft, hop in resolutions:
-        ref, est = _magnitude(reference, n_fft, hop), _magnitude(estimate, n_fft, hop)
-        num = (ref - est).flatten(1).norm(dim=1)
-        values.append(num / ref.flatten(1).norm(dim=1).clamp(min=FLOOR))
-    return torch.stack(values).mean(0)
+
+    def convergence(ref: Tensor, est: Tensor) -> Tensor:
+        return (ref - est).flatten(1).norm(dim=1) / ref.flatten(1).norm(dim=1).clamp(min=FLOOR)
+
+    return _multi_resolution(reference, estimate, resolutions, convergence)
 
 
 def log_stft_l1(
@@ -92,13 +106,11 @@ def log_stft_l1(
         reference, estimate: (B, S)
         output: (B,)
     """
-    reference, estimate = _pair(reference, estimate)
-    values = []
-    for n_fft, hop in resolutions:
-        ref = _magnitude(reference, n_fft, hop).clamp(min=FLOOR).log()
-        est = _magnitude(estimate, n_fft, hop).clamp(min=FLOOR).log()
-        values.append((ref - est).abs().flatten(1).mean(1))
-    return torch.stack(values).mean(0)
+
+    def log_l1(ref: Tensor, est: Tensor) -> Tensor:
+        return (ref.clamp(min=FLOOR).log() - est.clamp(min=FLOOR).log()).abs().flatten(1).mean(1)
+
+    return _multi_resolution(reference, estimate, resolutions, log_l1)
 
 
 @dataclass(frozen=True)
@@ -227,14 +239,14 @@ def reconstruction_report(
         ``{"clips": [paths], "results": {system: metrics}}``.
 
     Raises:
-        FileNotFoundError: No such dataset folder.
-        ValueError: No clips in the split.
+        fluxmusic.errors.MissingFilesError: No such dataset folder.
+        ValueError: No clips in the split (:func:`fluxmusic.data.clip_bank.list_clips`).
     """
     from fluxmusic.audio import AudioVAE, GriffinLimVocoder, HifiGanVocoder
     from fluxmusic.data.clip_bank import ClipBank, list_clips
 
     if not Path(data_dir).is_dir():
-        raise FileNotFoundError(f"{data_dir}: no such dataset folder")
+        raise MissingFilesError(f"{data_dir}: no such dataset folder")
     paths = list_clips(data_dir, split)[:clips]
     bank = ClipBank.load(data_dir, paths, clip_seconds)
     assert bank.waveforms is not None
@@ -243,6 +255,7 @@ def reconstruction_report(
     }
     for folder in vocoders:
         systems[f"hifigan:{folder}"] = HifiGanVocoder.from_pretrained(folder, subfolder=None).eval()
+    model = None if vae is None else AudioVAE.from_pretrained(vae, subfolder=None).eval()  # fail before work
     results: dict[str, dict[str, float]] = {}
 
     def record(name: str, metrics: dict[str, float]) -> None:
@@ -252,8 +265,7 @@ def reconstruction_report(
 
     for name, vocoder in systems.items():
         record(name, asdict(evaluate_vocoder(vocoder, bank.waveforms, bank.mels)))
-    if vae is not None:
-        model = AudioVAE.from_pretrained(vae, subfolder=None).eval()
+    if model is not None:
         recon = vae_round_trip(model, bank.mels)
         record("vae", {"mel_l1": float((recon - bank.mels).abs().mean())})
         for name, vocoder in systems.items():

@@ -50,6 +50,7 @@ import torch
 from torch import Tensor
 
 from fluxmusic.audio import HOP_LENGTH, SAMPLE_RATE
+from fluxmusic.errors import InputError
 
 DEFAULT_BPM_RANGE: tuple[float, float] = (60.0, 180.0)
 """Tempo search range (BPM), the demo dataset's ``bpm_range``."""
@@ -66,7 +67,7 @@ def _to_numpy(waveform: Tensor | np.ndarray) -> np.ndarray:
 def _check_range(bpm_range: tuple[float, float]) -> tuple[float, float]:
     low, high = bpm_range
     if not 0 < low < high:
-        raise ValueError(f"bpm_range must be (low, high) with 0 < low < high, got {bpm_range}")
+        raise InputError(f"bpm_range must be (low, high) with 0 < low < high, got {bpm_range}")
     return low, high
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from fluxmusic.errors import InputError
 from fluxmusic.evaluation.demo_records import load_waveforms, read_records
 from fluxmusic.evaluation.tempo import estimate_tempi, tempo_agreement
 
@@ -43,12 +44,12 @@ def tempo_report(
         with agreements as :meth:`TempoAgreement.to_dict`.
 
     Raises:
-        FileNotFoundError: Not a demo dataset folder.
-        ValueError: No clips in the split.
+        fluxmusic.errors.MissingFilesError: Not a demo dataset folder.
+        fluxmusic.errors.InputError: No clips in the split.
     """
     records = read_records(data_dir, split, families=False)[:limit]
     if not records:
-        raise ValueError(f"{data_dir}: no clips (split {split or 'train+test'})")
+        raise InputError(f"{data_dir}: no clips (split {split or 'train+test'})")
     estimates = np.concatenate(
         [
             estimate_tempi(load_waveforms(data_dir, records[i : i + batch_size]))

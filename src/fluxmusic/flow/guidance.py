@@ -7,6 +7,7 @@ import math
 import torch
 from torch import Tensor
 
+from fluxmusic.errors import InputError
 from fluxmusic.flow.samplers import VelocityFn
 
 
@@ -17,9 +18,9 @@ def check_interval(interval: tuple[float, float] | None) -> tuple[float, float] 
     try:
         lo, hi = (float(v) for v in interval)
     except (TypeError, ValueError):
-        raise ValueError(f"guidance interval must be two numbers (lo, hi), got {interval!r}") from None
+        raise InputError(f"guidance interval must be two numbers (lo, hi), got {interval!r}") from None
     if not (0.0 <= lo < hi <= 1.0):
-        raise ValueError(
+        raise InputError(
             f"guidance interval must satisfy 0 <= lo < hi <= 1 (t = 1 is noise), got ({lo}, {hi})"
         )
     return lo, hi
@@ -30,9 +31,9 @@ def check_eta(eta: float) -> float:
     try:
         eta = float(eta)
     except (TypeError, ValueError):
-        raise ValueError(f"guidance eta must be a number, got {eta!r}") from None
+        raise InputError(f"guidance eta must be a number, got {eta!r}") from None
     if not (math.isfinite(eta) and eta >= 0.0):
-        raise ValueError(f"guidance eta must be a finite number >= 0 (1 = plain guidance), got {eta}")
+        raise InputError(f"guidance eta must be a finite number >= 0 (1 = plain guidance), got {eta}")
     return eta
 
 
@@ -83,7 +84,7 @@ def classifier_free_guidance(
         ``conditional_fn``: (B, ...), (B,) -> (B, ...).
     """
     if not math.isfinite(scale):
-        raise ValueError(f"guidance scale must be a finite number, got {scale}")
+        raise InputError(f"guidance scale must be a finite number, got {scale}")
     interval = check_interval(interval)
     eta = check_eta(eta)
 

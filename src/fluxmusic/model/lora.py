@@ -21,6 +21,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from fluxmusic.errors import InputError
+
 __all__ = [
     "ADAPTER_CONFIG",
     "ADAPTER_WEIGHTS",
@@ -174,7 +176,7 @@ def load_lora(
             f"{folder} is not a LoRA adapter folder (needs {ADAPTER_CONFIG} and {weight_name})"
         )
     if has_lora(model):
-        raise ValueError("a LoRA adapter is already loaded; unload it first")
+        raise InputError("a LoRA adapter is already loaded; unload it first")
     config = peft.LoraConfig.from_pretrained(str(folder))
     config.inference_mode = True
     add_lora(model, config)
@@ -184,7 +186,7 @@ def load_lora(
     misshaped = [k for k in set(expected) & set(state) if expected[k].shape != state[k].shape]
     if missing or misshaped or set(state) - set(expected):
         remove_lora(model)
-        raise ValueError(
+        raise InputError(
             f"adapter {folder} does not fit this transformer: {len(missing)} missing, "
             f"{len(misshaped)} mis-shaped, {len(set(state) - set(expected))} unexpected tensors"
         )
@@ -236,7 +238,7 @@ def ship_adapter(src: str | os.PathLike[str], dst: str | os.PathLike[str], dtype
         if k not in _SHIPPED_KEYS and k not in _INFO_KEYS and k in defaults and v != defaults[k]
     )
     if unusual:
-        raise ValueError(f"{src / ADAPTER_CONFIG} sets {unusual}; only plain LoRA adapters can be shipped")
+        raise InputError(f"{src / ADAPTER_CONFIG} sets {unusual}; only plain LoRA adapters can be shipped")
     text = json.dumps({k: config[k] for k in _SHIPPED_KEYS if k in config}, indent=2) + "\n"
     state = {
         k: v.to(dtype) if v.is_floating_point() else v

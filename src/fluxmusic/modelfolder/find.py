@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from fluxmusic.errors import InputError
 from fluxmusic.hub import WeightsNotFoundError
 from fluxmusic.modelfolder.load import BUNDLED_NAME, Components, bundled_model_dir, load_model_dir
 from fluxmusic.modelfolder.released import RELEASED, load_released
@@ -38,6 +39,6 @@ def load_components(
         return load_model_dir(folder, device, require_hashes=True), False
     if Path(name).is_dir():
         return load_model_dir(Path(name), device), False
-    raise ValueError(
+    raise InputError(
         f"unknown model {name!r}: not a folder, and not one of {BUNDLED_NAME}, {', '.join(RELEASED)}"
     )

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from fluxmusic.checkpoints import CheckpointError
+from fluxmusic.errors import InputError
 from fluxmusic.files import atomic_write_text, sha256_file
 from fluxmusic.hub import WeightsNotFoundError
 from fluxmusic.sampling import check_defaults
@@ -64,9 +65,9 @@ class PipelineSpec:
         for key in ("default_duration", "max_duration"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"{key} must be a number of seconds, got {value!r}")
+                raise InputError(f"{key} must be a number of seconds, got {value!r}")
         if not 0 < self.default_duration <= self.max_duration:
-            raise ValueError(
+            raise InputError(
                 f"need 0 < default_duration <= max_duration, got {self.default_duration}, {self.max_duration}"
             )
         if (
@@ -74,7 +75,7 @@ class PipelineSpec:
             or not isinstance(self.sample_rate, int)
             or self.sample_rate < 1
         ):
-            raise ValueError(f"sample_rate must be a positive integer, got {self.sample_rate!r}")
+            raise InputError(f"sample_rate must be a positive integer, got {self.sample_rate!r}")
         self.defaults = check_defaults(self.defaults)
 
 
@@ -83,7 +84,7 @@ def spec_from_index(index: dict[str, Any], where: Path | str) -> PipelineSpec:
     try:
         return PipelineSpec(**{k: index[k] for k in _SPEC_KEYS if k in index})
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{where}: {err}") from None
+        raise InputError(f"{where}: {err}") from None
 
 
 def read_model_index(root: Path) -> dict[str, Any]:
@@ -103,15 +104,15 @@ def read_model_index(root: Path) -> dict[str, Any]:
     try:
         index = json.loads(index_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{index_path} is not valid JSON: {err}") from None
+        raise InputError(f"{index_path} is not valid JSON: {err}") from None
     if not isinstance(index, dict):
-        raise ValueError(f"{index_path} must hold a JSON object; see docs/pipeline.md for the format")
+        raise InputError(f"{index_path} must hold a JSON object; see docs/pipeline.md for the format")
     missing = [k for k in ("transformer", "vae", "vocoder", "text_encoder") if k not in index]
     if missing:
-        raise ValueError(f"{index_path} lacks {', '.join(missing)}; see docs/pipeline.md for the format")
+        raise InputError(f"{index_path} lacks {', '.join(missing)}; see docs/pipeline.md for the format")
     for key in ("transformer", "vae"):
         if not isinstance(index[key], str) or not index[key]:
-            raise ValueError(f"{index_path}: {key!r} must name a subfolder, got {index[key]!r}")
+            raise InputError(f"{index_path}: {key!r} must name a subfolder, got {index[key]!r}")
     return index
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from fluxmusic.checkpoints import CheckpointError, load_musicflux, save_musicflux
+from fluxmusic.errors import InputError
 from fluxmusic.hub import WeightsNotFoundError
 from fluxmusic.model import MusicFlux
 from fluxmusic.modelfolder.index import (
@@ -116,7 +117,7 @@ def load_model_dir(root: str | Path, device: torch.device, require_hashes: bool 
 def save_model_dir(parts: Components, out_dir: str | Path) -> Path:
     """Write a model folder (``fluxmusic.json`` + component subfolders) that ``load_model_dir`` reads."""
     if parts.text_encoder_entry is None:
-        raise ValueError("cannot save: the pipeline does not know how to describe its text encoder")
+        raise InputError("cannot save: the pipeline does not know how to describe its text encoder")
     out = Path(out_dir)
     save_musicflux(parts.transformer, out / "transformer")
     parts.vae.save_pretrained(out / "vae")

@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from fluxmusic.errors import InputError
+
 __all__ = [
     "REGISTRY",
     "ComponentType",
@@ -121,10 +123,10 @@ def _entry(slot: str, entry: Any, where: Path) -> tuple[ComponentType, dict[str,
     if slot == "vocoder" and isinstance(entry, str):  # the short form: a HiFi-GAN folder
         entry = {"type": "hifigan", "path": entry}
     if not isinstance(entry, dict):
-        raise ValueError(f"{where}: {slot!r} must be an object with a 'type', got {entry!r}")
+        raise InputError(f"{where}: {slot!r} must be an object with a 'type', got {entry!r}")
     name = entry.get("type")
     if not isinstance(name, str) or name not in REGISTRY[slot]:
-        raise ValueError(
+        raise InputError(
             f"unknown {slot} type {name!r} in {where}; use one of {', '.join(component_types(slot))}"
         )
     kind = REGISTRY[slot][name]
@@ -160,7 +162,7 @@ def build_component(slot: str, entry: Any, root: Path, device: torch.device, **e
     try:
         return kind.build({**options, **extra}, root, device)
     except TypeError as err:  # unknown options in the entry
-        raise ValueError(
+        raise InputError(
             f"{root}: bad {slot} options {sorted(options)} for type {kind.name!r}: {err}"
         ) from None
 
@@ -171,7 +173,8 @@ def save_component(slot: str, component: Any, root: Path) -> dict[str, Any]:
     Raises:
         ValueError: no registered type saves this class.
     """
-    for kind in REGISTRY[slot].values():
-        if kind.saves is not None and kind.save is not None and isinstance(component, kind.saves()):
-            return kind.save(component, root)
-    raise ValueError(f"cannot save a {slot} of type {type(component).__name__}")
+    savers = {kind.saves(): kind for kind in REGISTRY[slot].values() if kind.saves and kind.save}
+    for cls in type(component).__mro__:  # the most specific registered class wins
+        if cls in savers:
+            return savers[cls].save(component, root)  # type: ignore[misc]
+    raise InputError(f"cannot save a {slot} of type {type(component).__name__}")

@@ -16,6 +16,7 @@ from typing import Any
 from torch import Tensor
 
 from fluxmusic.audio import write_audio
+from fluxmusic.errors import InputError
 from fluxmusic.files import atomic_write_text
 from fluxmusic.sampling import SampleSettings
 from fluxmusic.version import __version__
@@ -79,7 +80,7 @@ def output_paths(dest: str | Path, prompts: list[str], fmt: str) -> list[Path]:
     clips); anything else is a folder, with files ``001-a-calm-piano-piece.wav``...
     """
     if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; use {' or '.join(FORMATS)}")
+        raise InputError(f"unknown format {fmt!r}; use {' or '.join(FORMATS)}")
     dest = Path(dest)
     if dest.suffix.lower().lstrip(".") in FORMATS:
         if len(prompts) == 1:

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from fluxmusic.errors import InputError
 from fluxmusic.text.tempo import prompt_bpm
 
 __all__ = ["per_row", "repeat_prompts", "tempo_rows"]
@@ -28,11 +29,11 @@ def repeat_prompts(prompt: object, num_per_prompt: object) -> list[str]:
     else:
         raise TypeError(f"prompt must be a string or a list of strings, got {prompt!r}")
     if not prompts or any(not p.strip() for p in prompts):
-        raise ValueError("give at least one non-empty prompt")
+        raise InputError("give at least one non-empty prompt")
     if isinstance(num_per_prompt, bool) or not isinstance(num_per_prompt, numbers.Integral):
         raise TypeError(f"num_per_prompt must be an integer, got {num_per_prompt!r}")
     if num_per_prompt < 1:
-        raise ValueError(f"num_per_prompt must be >= 1, got {num_per_prompt}")
+        raise InputError(f"num_per_prompt must be >= 1, got {num_per_prompt}")
     return [p for p in prompts for _ in range(int(num_per_prompt))]
 
 
@@ -45,7 +46,7 @@ def per_row(what: str, value: Any, rows: int, num_per_prompt: int) -> list[Any]:
     if not isinstance(value, tuple):
         return [value] * rows
     if len(value) * num_per_prompt != rows:
-        raise ValueError(
+        raise InputError(
             f"got {len(value)} {what} for {rows // num_per_prompt} prompts; give one, or one per prompt"
         )
     return [v for v in value for _ in range(num_per_prompt)]
@@ -68,7 +69,7 @@ def tempo_rows(
     """
     if not has_tempo_input:
         if bpm is not None:
-            raise ValueError("this model has no tempo input; ask for the tempo in the prompt instead")
+            raise InputError("this model has no tempo input; ask for the tempo in the prompt instead")
         return None
     given = per_row("bpm values", bpm, len(prompts), num_per_prompt)
     rows = [(prompt_bpm(p) if b is None else b) or 0.0 for p, b in zip(prompts, given, strict=True)]

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from fluxmusic.audio import AudioVAE, Vocoder
 from fluxmusic.devices import resolve_device, resolve_dtype
+from fluxmusic.errors import InputError
 from fluxmusic.flow import StepCallback, classifier_free_guidance, sample
 from fluxmusic.model import MusicFlux, image_ids, pack, text_ids, unpack
 from fluxmusic.modelfolder.find import load_components
@@ -74,12 +75,12 @@ class FluxMusicPipeline:
         self.text_encoder_entry = text_encoder_entry
         cfg = transformer.config
         if (text_encoder.txt_dim, text_encoder.pooled_dim) != (cfg.context_in_dim, cfg.vec_in_dim):
-            raise ValueError(
+            raise InputError(
                 f"text encoder gives widths ({text_encoder.txt_dim}, {text_encoder.pooled_dim}) but the "
                 f"transformer expects ({cfg.context_in_dim}, {cfg.vec_in_dim})"
             )
         if cfg.in_channels != cfg.patch_size**2 * vae.latent_channels:
-            raise ValueError(
+            raise InputError(
                 f"transformer takes {cfg.in_channels} features per token, VAE gives "
                 f"{cfg.patch_size}^2 x {vae.latent_channels}"
             )
@@ -329,7 +330,7 @@ class FluxMusicPipeline:
             TypeError, ValueError: a bad argument (the message names it).
         """
         if seed is not None and generator is not None:
-            raise ValueError("give seed or generator, not both")
+            raise InputError("give seed or generator, not both")
         settings = self.settings(
             negative_prompt=negative_prompt,
             duration=duration,
@@ -365,7 +366,7 @@ class FluxMusicPipeline:
         if generator is None and settings.seed is None:
             settings = settings.with_seed(int(torch.randint(0, 2**31 - 1, (1,)).item()))
         if settings.seed is not None and settings.seed + batch - 1 > MAX_SEED:
-            raise ValueError(
+            raise InputError(
                 f"seed must be at most {MAX_SEED - batch + 1} for {batch} clips, got {settings.seed}"
             )
         emb = self.encode_prompts(prompts, negatives)  # 2. text

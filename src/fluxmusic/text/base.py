@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from fluxmusic.errors import InputError
+
 __all__ = [
     "MODES",
     "FrozenEncoder",
@@ -65,7 +67,7 @@ def get_mode(mode: str | TextMode) -> TextMode:
     if isinstance(mode, TextMode):
         return mode
     if mode not in MODES:
-        raise ValueError(f"unknown text mode {mode!r}; choose one of {sorted(MODES)}")
+        raise InputError(f"unknown text mode {mode!r}; choose one of {sorted(MODES)}")
     return MODES[mode]
 
 

@@ -7,6 +7,7 @@ import os
 
 import torch
 
+from fluxmusic.errors import InputError
 from fluxmusic.text.base import TextConditioner, TextEmbedding, TextMode, get_mode
 from fluxmusic.text.clap import CLAP_REPO, ClapTextEncoder, clap_text_config
 from fluxmusic.text.t5 import SD3_REPO, T5XXL_CONFIG, T5Encoder
@@ -118,7 +119,7 @@ class FluxMusicConditioner(TextConditioner):
         by 4 (the number of heads).
         """
         if txt_dim % 4 or pooled_dim % 4:
-            raise ValueError(f"tiny conditioner widths must be divisible by 4, got {txt_dim}, {pooled_dim}")
+            raise InputError(f"tiny conditioner widths must be divisible by 4, got {txt_dim}, {pooled_dim}")
         t5_tok, clap_tok = byte_level_tokenizer("t5"), byte_level_tokenizer("roberta")
         t5_config = dict(
             T5XXL_CONFIG, d_model=txt_dim, d_ff=2 * txt_dim, num_heads=4, d_kv=txt_dim // 4, num_layers=2

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from fluxmusic.errors import InputError
 from fluxmusic.text.base import TextConditioner, TextMode
 from fluxmusic.text.cache import CachedConditioner, EmbeddingCache
 
@@ -54,7 +55,7 @@ def build_conditioner(
     elif name == "tiny":
         conditioner = FluxMusicConditioner.tiny(mode=mode, device=device, **kwargs)
     else:
-        raise ValueError(f"unknown text conditioner {name!r}; choose one of {list(CONDITIONERS)}")
+        raise InputError(f"unknown text conditioner {name!r}; choose one of {list(CONDITIONERS)}")
     if embedding_cache_dir is not None:
         conditioner = CachedConditioner(conditioner, EmbeddingCache(embedding_cache_dir))
     return conditioner

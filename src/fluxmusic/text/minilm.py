@@ -111,9 +111,9 @@ class MiniLMConditioner(TextConditioner):
         from transformers import AutoTokenizer
 
         if max_length < 2:
-            raise ValueError(f"max_length must be >= 2 ([CLS] and [SEP]), got {max_length}")
+            raise InputError(f"max_length must be >= 2 ([CLS] and [SEP]), got {max_length}")
         if not (txt_scale > 0 and y_scale > 0):
-            raise ValueError(f"txt_scale and y_scale must be positive, got {txt_scale} and {y_scale}")
+            raise InputError(f"txt_scale and y_scale must be positive, got {txt_scale} and {y_scale}")
         folder = Path(model_dir) if model_dir is not None else bundled_minilm_dir()
         missing = [name for name in _REQUIRED if not (folder / name).is_file()]
         if missing:

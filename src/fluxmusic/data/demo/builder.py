@@ -32,6 +32,7 @@ from fluxmusic.data.demo.clips import ClipSlot, PieceTask, load_done, run_task
 from fluxmusic.data.demo.config import DemoDatasetConfig
 from fluxmusic.data.demo.render import fluidsynth_available
 from fluxmusic.data.demo.stats import DemoDatasetReport, compute_stats
+from fluxmusic.errors import InputError, MissingFilesError
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def _check_out_dir(config: DemoDatasetConfig) -> None:
     path = config.out_dir / "config.json"
     identity = json.dumps(config.identity(), indent=1, sort_keys=True) + "\n"
     if path.is_file() and path.read_text(encoding="utf-8") != identity:
-        raise ValueError(
+        raise InputError(
             f"out_dir={str(config.out_dir)!r} holds a build with a different config ({path}); "
             "use another out_dir or delete it"
         )
@@ -110,11 +111,12 @@ def build_demo_dataset(config: DemoDatasetConfig, progress: bool = False) -> Dem
         A report with sizes and label statistics (also written to ``stats.json``).
 
     Raises:
-        RuntimeError: the fluidsynth executable or the SoundFont is missing.
-        ValueError: ``out_dir`` holds a build with another config, or a request names an unknown piece.
+        fluxmusic.errors.MissingFilesError: the fluidsynth executable or the SoundFont is missing.
+        fluxmusic.errors.InputError: ``out_dir`` holds a build with another config, or a request names an
+            unknown piece.
     """
     if not fluidsynth_available(config.fluidsynth, config.soundfont):
-        raise RuntimeError(
+        raise MissingFilesError(
             f"need the fluidsynth executable ({config.fluidsynth!r}) and the SoundFont {config.soundfont}; "
             "on Debian/Ubuntu: apt-get install fluidsynth fluid-soundfont-gm"
         )

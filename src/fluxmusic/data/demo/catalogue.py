@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fluxmusic.errors import InputError
+
 
 @dataclass(frozen=True)
 class CollectionSpec:
@@ -182,7 +184,7 @@ def list_pieces(collection: str) -> tuple[PieceRef, ...]:
         ValueError: unknown collection.
     """
     if collection not in COLLECTIONS:
-        raise ValueError(f"unknown collection {collection!r}; choose from {tuple(COLLECTIONS)}")
+        raise InputError(f"unknown collection {collection!r}; choose from {tuple(COLLECTIONS)}")
     spec = COLLECTIONS[collection]
     root = corpus_root()
     files = sorted({p.relative_to(root).as_posix() for pat in spec.patterns for p in root.glob(pat)})
@@ -221,7 +223,7 @@ def resolve_piece(piece_id: str) -> PieceRef:
         for ref in list_pieces(name):
             if ref.piece_id == piece_id:
                 return ref
-    raise ValueError(f"unknown piece id {piece_id!r}; see fluxmusic.data.demo.list_pieces(collection)")
+    raise InputError(f"unknown piece id {piece_id!r}; see fluxmusic.data.demo.list_pieces(collection)")
 
 
 def normalise_rhythm(rhythm: str, title: str) -> str | None:

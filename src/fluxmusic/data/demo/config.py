@@ -16,6 +16,7 @@ from typing import Any
 from fluxmusic.data.demo.captions import CAPTION_STYLES
 from fluxmusic.data.demo.catalogue import COLLECTIONS
 from fluxmusic.data.demo.instruments import FAMILIES, INSTRUMENTS
+from fluxmusic.errors import InputError
 
 DEFAULT_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 TEXTURES: tuple[str, ...] = ("solo", "ensemble")
@@ -53,33 +54,33 @@ class ClipRequest:
 
     def __post_init__(self) -> None:
         if not isinstance(self.piece_id, str) or "/" not in self.piece_id:
-            raise ValueError(f"ClipRequest.piece_id must look like 'collection/file', got {self.piece_id!r}")
+            raise InputError(f"ClipRequest.piece_id must look like 'collection/file', got {self.piece_id!r}")
         if self.family is not None and self.family not in FAMILIES:
-            raise ValueError(f"ClipRequest.family={self.family!r} is not one of {FAMILIES}")
+            raise InputError(f"ClipRequest.family={self.family!r} is not one of {FAMILIES}")
         if self.programs is not None:
             object.__setattr__(self, "programs", tuple(self.programs))
             bad = [p for p in self.programs if p not in INSTRUMENTS]
             if not self.programs or bad or len(self.programs) > 6:
-                raise ValueError(
+                raise InputError(
                     f"ClipRequest.programs={self.programs!r}: need 1-6 programs from the table "
                     f"(unknown: {bad})"
                 )
         if self.texture is not None and self.texture not in TEXTURES:
-            raise ValueError(f"ClipRequest.texture={self.texture!r} is not one of {TEXTURES}")
+            raise InputError(f"ClipRequest.texture={self.texture!r} is not one of {TEXTURES}")
         if self.bpm is not None and not 20 <= self.bpm <= 400:
-            raise ValueError(f"ClipRequest.bpm={self.bpm!r} must be in [20, 400]")
+            raise InputError(f"ClipRequest.bpm={self.bpm!r} must be in [20, 400]")
         if self.velocity is not None and not 1 <= self.velocity <= 127:
-            raise ValueError(f"ClipRequest.velocity={self.velocity!r} must be in [1, 127]")
+            raise InputError(f"ClipRequest.velocity={self.velocity!r} must be in [1, 127]")
         if self.octave is not None and not -3 <= self.octave <= 3:
-            raise ValueError(f"ClipRequest.octave={self.octave!r} must be in [-3, 3]")
+            raise InputError(f"ClipRequest.octave={self.octave!r} must be in [-3, 3]")
         if self.start_measure is not None and self.start_measure < 0:
-            raise ValueError(f"ClipRequest.start_measure={self.start_measure!r} must be >= 0")
+            raise InputError(f"ClipRequest.start_measure={self.start_measure!r} must be >= 0")
         if self.caption_style is not None and self.caption_style not in CAPTION_STYLES:
-            raise ValueError(
+            raise InputError(
                 f"ClipRequest.caption_style={self.caption_style!r} is not one of {CAPTION_STYLES}"
             )
         if self.split is not None and self.split not in SPLITS:
-            raise ValueError(f"ClipRequest.split={self.split!r} is not one of {SPLITS}")
+            raise InputError(f"ClipRequest.split={self.split!r} is not one of {SPLITS}")
 
 
 @dataclass(frozen=True)
@@ -150,45 +151,45 @@ class DemoDatasetConfig:
         for name in ("bpm_range", "collections", "families", "caption_styles", "requests"):
             set_(self, name, tuple(getattr(self, name)))
         if self.n_clips < 1:
-            raise ValueError(f"n_clips must be >= 1, got {self.n_clips}")
+            raise InputError(f"n_clips must be >= 1, got {self.n_clips}")
         if not 8000 <= self.sample_rate <= 96000:
-            raise ValueError(f"sample_rate must be in [8000, 96000], got {self.sample_rate}")
+            raise InputError(f"sample_rate must be in [8000, 96000], got {self.sample_rate}")
         if not 8000 <= self.render_rate <= 96000:
-            raise ValueError(f"render_rate must be in [8000, 96000], got {self.render_rate}")
+            raise InputError(f"render_rate must be in [8000, 96000], got {self.render_rate}")
         if not (math.isfinite(self.clip_seconds) and 0.5 <= self.clip_seconds <= 60.0):
-            raise ValueError(f"clip_seconds must be in [0.5, 60], got {self.clip_seconds}")
+            raise InputError(f"clip_seconds must be in [0.5, 60], got {self.clip_seconds}")
         lo_hi = self.bpm_range
         if len(lo_hi) != 2 or not 20 <= lo_hi[0] <= lo_hi[1] <= 400:
-            raise ValueError(f"bpm_range must be (low, high) with 20 <= low <= high <= 400, got {lo_hi}")
+            raise InputError(f"bpm_range must be (low, high) with 20 <= low <= high <= 400, got {lo_hi}")
         if not 0.0 <= self.test_fraction < 1.0:
-            raise ValueError(f"test_fraction must be in [0, 1), got {self.test_fraction}")
+            raise InputError(f"test_fraction must be in [0, 1), got {self.test_fraction}")
         if self.clips_per_piece < 1:
-            raise ValueError(f"clips_per_piece must be >= 1, got {self.clips_per_piece}")
+            raise InputError(f"clips_per_piece must be >= 1, got {self.clips_per_piece}")
         _check_subset("collections", self.collections, tuple(COLLECTIONS))
         _check_subset("families", self.families, FAMILIES)
         _check_subset("caption_styles", self.caption_styles, CAPTION_STYLES)
         for name in ("ensemble_prob", "mixed_prob", "caption_drop_prob", "min_active"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {value}")
+                raise InputError(f"{name} must be in [0, 1], got {value}")
         if self.workers < 0:
-            raise ValueError(f"workers must be >= 0, got {self.workers}")
+            raise InputError(f"workers must be >= 0, got {self.workers}")
         if self.parse_timeout_s <= 0:
-            raise ValueError(f"parse_timeout_s must be > 0, got {self.parse_timeout_s}")
+            raise InputError(f"parse_timeout_s must be > 0, got {self.parse_timeout_s}")
         if not -120.0 < self.silence_db < 0.0:
-            raise ValueError(f"silence_db must be in (-120, 0), got {self.silence_db}")
+            raise InputError(f"silence_db must be in (-120, 0), got {self.silence_db}")
         if not 0.0 < self.peak <= 1.0:
-            raise ValueError(f"peak must be in (0, 1], got {self.peak}")
+            raise InputError(f"peak must be in (0, 1], got {self.peak}")
         if not 0.0 < self.gain < 10.0:
-            raise ValueError(f"gain must be in (0, 10), got {self.gain}")
+            raise InputError(f"gain must be in (0, 10), got {self.gain}")
         if self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
+            raise InputError(f"max_attempts must be >= 1, got {self.max_attempts}")
         if any(not isinstance(r, ClipRequest) for r in self.requests):
-            raise ValueError("requests must be ClipRequest instances")
+            raise InputError("requests must be ClipRequest instances")
         splits: dict[str, str] = {}
         for r in self.requests:
             if r.split is not None and splits.setdefault(r.piece_id, r.split) != r.split:
-                raise ValueError(f"requests put piece {r.piece_id!r} in both splits")
+                raise InputError(f"requests put piece {r.piece_id!r} in both splits")
 
     @property
     def n_samples(self) -> int:
@@ -215,4 +216,4 @@ class DemoDatasetConfig:
 def _check_subset(name: str, values: tuple[str, ...], allowed: tuple[str, ...]) -> None:
     bad = [v for v in values if v not in allowed]
     if not values or bad:
-        raise ValueError(f"{name} has unknown or no values {bad or list(values)}; choose from {allowed}")
+        raise InputError(f"{name} has unknown or no values {bad or list(values)}; choose from {allowed}")
