@@ -13,6 +13,7 @@ import json
 import logging
 import pickle
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -65,34 +66,87 @@ def read_state_dict(path: str | Path, key: str | None = None) -> dict[str, Tenso
     return {_strip_prefix(k): v for k, v in state.items()}
 
 
-def _state_dict_from_pickle(path: Path, key: str | None) -> dict[str, Tensor]:
+def _first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
+_PLAIN_GLOBALS = ("torch.", "collections.OrderedDict", "argparse.Namespace", "_codecs.encode")
+
+
+def _pickle_globals(path: Path) -> list[str] | None:
+    """The classes and functions a pickle names, read without running it; ``None``: not a pickle."""
+    import pickletools
+    import zipfile
+
     try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            obj = torch.load(str(path), map_location="cpu", weights_only=True, mmap=False)
-    except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else "unsupported content"
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                names = [n for n in archive.namelist() if n.endswith("data.pkl")]
+                data = archive.read(names[0]) if names else b""
+        else:
+            with open(path, "rb") as handle:
+                data = handle.read(1 << 24)
+        found, strings = [], []
+        for opcode, arg, _ in pickletools.genops(data):
+            if opcode.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE"):
+                strings.append(str(arg))
+            elif opcode.name == "GLOBAL":
+                found.append(str(arg).replace(" ", "."))
+            elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                found.append(".".join(strings[-2:]))
+        return found
+    except (ValueError, EOFError, OSError, zipfile.BadZipFile, IndexError):
+        return None
+
+
+def _unpickle(path: Path) -> object:
+    """``torch.load(weights_only=True)``, with our own one-line messages instead of torch's advice."""
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is empty (0 bytes): not a checkpoint")
+    try:
+        with warnings.catch_warnings(), torch.serialization.safe_globals([argparse.Namespace]):
+            warnings.simplefilter("ignore")  # e.g. "Detected pickle protocol 4": not the user's business
+            return torch.load(str(path), map_location="cpu", weights_only=True, mmap=False)
+    except pickle.UnpicklingError:
+        found = _pickle_globals(path)
+        if found is None:
+            raise CheckpointError(f"{path} is not a PyTorch checkpoint (it cannot be unpickled)") from None
+        named = [g for g in found if not g.startswith(_PLAIN_GLOBALS)]
+        what = f" ({', '.join(named[:3])})" if named else ""
         raise CheckpointError(
-            f"refusing to load {path}: it is not a plain-tensor checkpoint ({first}); "
-            "only tensors and plain containers are read, nothing in the file was run"
+            f"refusing to load {path}: it contains code or objects other than tensors{what}; nothing in it "
+            "was run. Only plain-tensor checkpoints are read: save one with torch.save(model.state_dict())"
         ) from None
-    except (RuntimeError, EOFError, OSError) as err:
-        raise CheckpointError(f"cannot read checkpoint {path}: {str(err).splitlines()[0]}") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({_first_line(err)})") from None
+
+
+def _tensor_dict(obj: object) -> bool:
+    return isinstance(obj, Mapping) and all(isinstance(v, Tensor) for v in obj.values())
+
+
+def _state_dict_from_pickle(path: Path, key: str | None) -> dict[str, Tensor]:
+    obj = _unpickle(path)
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state dict")
-    if all(isinstance(v, Tensor) for v in obj.values()):
+    if _tensor_dict(obj):
         if key is not None:
             raise CheckpointError(f"{path} is a bare state dict; it has no entry {key!r}")
-        return dict(obj)
-    keys = [key] if key is not None else [k for k in STATE_KEYS if k in obj]
-    if not keys or keys[0] not in obj:
-        raise CheckpointError(
-            f"{path} has no state dict under {keys[0] if keys else 'ema/model'!r}; "
-            f"its entries are {sorted(obj)}"
-        )
-    state = obj[keys[0]]
-    if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise CheckpointError(f"{path}[{keys[0]!r}] is not a state dict of tensors")
-    logger.info("read %s[%r] (%d tensors)", path, keys[0], len(state))
+        state = obj
+    else:
+        keys = [key] if key is not None else [k for k in STATE_KEYS if k in obj]
+        if not keys or keys[0] not in obj:
+            wanted = keys[0] if keys else "ema/model"
+            entries = sorted(map(str, obj))
+            raise CheckpointError(f"{path} has no state dict under {wanted!r}; its entries are {entries}")
+        state = obj[keys[0]]
+        if not _tensor_dict(state):
+            raise CheckpointError(f"{path}[{keys[0]!r}] is not a state dict of tensors")
+        logger.info("read %s[%r] (%d tensors)", path, keys[0], len(state))
+    names = [k for k in state if not isinstance(k, str)]
+    if names:
+        raise CheckpointError(f"{path}: state dict keys must be parameter names, found {names[:3]!r}")
     return dict(state)
 
 
@@ -164,6 +218,11 @@ def load_state_strict(model: MusicFlux, state: Mapping[str, Tensor], source: str
         f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
         for k in set(own) & set(state)
         if state[k].shape != own[k].shape
+    )
+    misshaped += sorted(
+        f"{k} is {str(state[k].dtype).removeprefix('torch.')}, not floating point"
+        for k in set(own) & set(state)
+        if own[k].is_floating_point() and not state[k].is_floating_point()
     )
     if missing or unexpected or misshaped:
         parts = [
@@ -240,7 +299,13 @@ def convert(
 
     Returns:
         (output folder, detected or given preset name).
+
+    Raises:
+        CheckpointError: an unreadable or unsafe source, or ``out_dir`` exists and is not empty.
     """
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise CheckpointError(f"{out} exists and is not an empty folder; choose a new one or remove it first")
     if preset is not None and preset not in PRESETS:
         raise CheckpointError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     state = read_state_dict(src, key)

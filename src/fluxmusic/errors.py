@@ -9,7 +9,7 @@ exception reaching the command line is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-__all__ = ["FluxmusicError", "InputError", "MissingFilesError"]
+__all__ = ["FluxmusicError", "InputError", "MissingFilesError", "WriteError"]
 
 
 class FluxmusicError(Exception):
@@ -22,3 +22,10 @@ class InputError(FluxmusicError, ValueError):
 
 class MissingFilesError(FluxmusicError, FileNotFoundError):
     """Files the user pointed at (or a model needs) are missing; the message names each."""
+
+
+class WriteError(FluxmusicError, OSError):
+    """A file could not be written (disk full, read-only, permissions); names the path and what is free.
+
+    Nothing half-written is left behind: the writer removes its temporary file before raising.
+    """

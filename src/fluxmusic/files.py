@@ -7,13 +7,17 @@ result gets the permissions of a normally created file (the process umask), not 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write", "atomic_write_text", "sha256_file", "umask_mode"]
+from fluxmusic.errors import WriteError
+
+__all__ = ["atomic_write", "atomic_write_text", "describe_write_error", "sha256_file", "umask_mode"]
 
 
 def umask_mode(mode: int = 0o666) -> int:
@@ -32,19 +36,43 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[str], object]) -
 
     Returns:
         ``path``.
+
+    Raises:
+        WriteError: the file system refused (full, read-only, no permission): one line naming the path
+            and the free space; the temporary file is removed and ``path`` is untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
         write(tmp)
         os.chmod(tmp, umask_mode())
         os.replace(tmp, path)
+    except OSError as err:
+        if isinstance(err, WriteError):
+            raise
+        error = WriteError(describe_write_error(path, err))
+        error.errno = err.errno
+        raise error from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def describe_write_error(path: str | os.PathLike[str], err: OSError) -> str:
+    """One line: which file could not be written, why, and (for a full disk) how much is free."""
+    reason = err.strerror or str(err) or type(err).__name__
+    line = f"cannot write {path}: {reason}"
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        folder = Path(path).parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        free = shutil.disk_usage(folder).free
+        line += f" ({free / 1e6:.1f} MB free on that disk); free some space or write elsewhere"
+    return line
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:

@@ -47,6 +47,9 @@ DEFAULT_KEYS: tuple[str, ...] = tuple(FALLBACKS)
 MIN_BPM, MAX_BPM = 20.0, 400.0
 """The tempi accepted as an explicit ``bpm`` (and read from prompts)."""
 
+MIN_DURATION = 0.01
+"""The shortest clip, in seconds (one log-mel frame)."""
+
 MAX_SEED = 2**63 - 1
 """Seeds are non-negative 63-bit integers (row i of a batch uses ``seed + i``)."""
 
@@ -129,8 +132,11 @@ class SampleSettings:
 
     def __post_init__(self) -> None:
         duration = _real("duration", self.duration)
-        if duration <= 0:
-            raise SettingsError("duration", f"must be a positive number of seconds, got {duration:g}")
+        if duration < MIN_DURATION:
+            raise SettingsError(
+                "duration",
+                f"must be a positive number of seconds (at least {MIN_DURATION:g}), got {duration:g}",
+            )
         if not isinstance(self.sampler, str) or self.sampler not in SAMPLERS:
             raise SettingsError(
                 "sampler", f"{self.sampler!r} is unknown; choose one of {', '.join(SAMPLERS)}"

@@ -8,6 +8,7 @@ import pytest
 from train_helpers import REPO, tiny_config, write_toml
 
 from fluxmusic.training.config import TrainConfig, load_config, parse_override
+from fluxmusic.training.trainers import load_experiment
 
 
 def test_toml_round_trip_and_overrides(tmp_path: Path) -> None:
@@ -56,6 +57,7 @@ def test_toml_round_trip_and_overrides(tmp_path: Path) -> None:
         (["run.strategy=fsdp", "lora.enabled=true"], "LoRA with FSDP is not supported"),
         (["optim.betas=[0.9]"], "optim.betas must be two numbers"),
         (["nodot=1"], "--set expects section.key=value"),
+        (["run.trainer=vae"], "run.trainer = 'vae', but TrainConfig is the config of 'musicflux'"),
     ],
 )
 def test_bad_configs_name_the_key(tmp_path: Path, overrides: list[str], message: str) -> None:
@@ -88,3 +90,20 @@ def test_example_configs_are_valid(name: str) -> None:
     config = load_config(REPO / "configs" / f"{name}.toml")
     assert config.run.max_steps >= 1
     assert config.lora.enabled == name.endswith("lora")
+
+
+@pytest.mark.parametrize(("name", "trainer"), [("vae", "vae"), ("vocoder", "vocoder")])
+def test_bundled_component_configs_dispatch_on_run_trainer(name: str, trainer: str) -> None:
+    """One loader for every trainer: ``run.trainer`` picks the config class; --set works the same."""
+    config = load_experiment(REPO / "configs" / "bundled" / f"{name}.toml", ["run.max_steps=3"])
+    assert config.TRAINER == trainer == config.run.trainer and config.run.max_steps == 3
+    assert type(config).from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="unknown key\\(s\\) optim.batch_size; \\[optim\\] has"):
+        load_experiment(REPO / "configs" / "bundled" / f"{name}.toml", ["optim.batch_size=3"])
+
+
+def test_experiments_without_run_trainer_are_musicflux(tmp_path: Path) -> None:
+    path = write_toml(tiny_config(tmp_path / "run", tmp_path / "m.json"), tmp_path / "c.toml")
+    assert load_experiment(path) == load_config(path)
+    with pytest.raises(ValueError, match="run.trainer must be one of musicflux, vae, vocoder; got 'gan'"):
+        load_experiment(path, ["run.trainer=gan"])

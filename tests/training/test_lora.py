@@ -12,9 +12,9 @@ from train_helpers import tiny_config, write_toml
 
 from fluxmusic.config import PRESETS
 from fluxmusic.model import MusicFlux
+from fluxmusic.model.lora import add_lora, lora_config, remove_lora
 from fluxmusic.training.config import load_config
 from fluxmusic.training.loop import train
-from fluxmusic.model.lora import add_lora, lora_config, remove_lora
 
 
 @pytest.fixture(scope="module")

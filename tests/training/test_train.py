@@ -223,9 +223,9 @@ def test_cli_preprocess_with_its_progress_bar(tones: Path, tmp_path: Path) -> No
 def test_bf16_on_a_cpu_without_native_bf16_warns(
     tone_shards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from fluxmusic import pipeline
+    from fluxmusic import devices
 
-    monkeypatch.setattr(pipeline, "cpu_has_fast_bf16", lambda: False)
+    monkeypatch.setattr(devices, "cpu_has_fast_bf16", lambda: False)
     config = shard_config(tmp_path / "run", tone_shards, run={"max_steps": 1, "precision": "bf16"})
     with caplog.at_level("WARNING", logger="fluxmusic.training.loop"):
         train(load_config(write_toml(config, tmp_path / "c.toml")))

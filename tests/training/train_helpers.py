@@ -95,3 +95,22 @@ def shard_config(run_dir: Path, shards: Path, **sections: dict[str, Any]) -> dic
     config = tiny_config(run_dir, None, **sections)
     config["data"]["shards"] = str(shards)
     return config
+
+
+def component_config(
+    data_dir: Path, run_dir: Path, seconds: float, *layers: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """A config dict for a tiny component run (VAE, vocoder): 6 steps, a checkpoint every 2, no export,
+    ``seconds``-long clips in 16-frame crops of 2; each of ``layers`` then updates its sections' keys."""
+    config: dict[str, Any] = {
+        "run": {
+            "dir": str(run_dir), "max_steps": 6, "threads": 1, "log_every": 2, "eval_every": 0,
+            "checkpoint_every": 2, "export": False,
+        },
+        "data": {"dir": str(data_dir), "clip_seconds": seconds, "crop_frames": 16, "batch_size": 2,
+                 "eval_clips": 0},
+    }  # fmt: skip
+    for layer in layers:
+        for name, values in layer.items():
+            config.setdefault(name, {}).update(values)
+    return config

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from fluxmusic.audio.formats import WRITE_FORMATS
 from fluxmusic.cli.console import UserError, quiet_third_party_progress
 from fluxmusic.flow.names import SAMPLERS
 
@@ -62,47 +63,89 @@ def given_settings(args: argparse.Namespace, names: tuple[str, ...] = SETTING_FL
     return given
 
 
+PROMPT_FILE_LIMIT = 16 * 2**20
+"""The largest prompt file read (bytes): a text file of prompts, not a data set."""
+
+
 def read_prompt_file(path: str) -> list[str]:
-    """Prompts from a text file, one per line (blank lines and ``#`` comments skipped)."""
+    """Prompts from a UTF-8 text file, one per line (blank lines and ``#`` comments skipped; a BOM is fine).
+
+    Raises:
+        UserError: missing, unreadable, too large, not text, or holding no prompt.
+    """
     try:
-        lines = open(path, encoding="utf-8").read().splitlines()  # noqa: SIM115
+        with open(path, "rb") as handle:
+            data = handle.read(PROMPT_FILE_LIMIT + 1)
     except FileNotFoundError:
         raise UserError(f"prompt file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise UserError(f"cannot read prompt file {path}: {err}") from None
+    except OSError as err:
+        raise UserError(f"cannot read prompt file {path}: {err.strerror or err}") from None
+    if len(data) > PROMPT_FILE_LIMIT:
+        raise UserError(
+            f"prompt file {path} is over {PROMPT_FILE_LIMIT >> 20} MB; split it into smaller files"
+        )
+    try:
+        if b"\x00" in data:
+            raise UnicodeDecodeError("utf-8", data, data.index(b"\x00"), data.index(b"\x00") + 1, "NUL byte")
+        lines = data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError:
+        raise UserError(f"prompt file {path} is not UTF-8 text; write one prompt per line") from None
     prompts = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
     if not prompts:
         raise UserError(f"prompt file {path} holds no prompts; write one prompt per line")
     return prompts
 
 
-def _cmd_generate(args: argparse.Namespace) -> int:
+def _prompts(args: argparse.Namespace) -> list[str]:
     prompts = list(args.prompt)
     if args.prompt_file:
         prompts += read_prompt_file(args.prompt_file)
     if not prompts or any(not p.strip() for p in prompts):
         raise UserError('give a prompt, e.g. fluxmusic generate "a calm piano piece", or --prompt-file FILE')
+    for i, prompt in enumerate(prompts):
+        try:
+            prompt.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UserError(f"prompt {i + 1} is not valid UTF-8 text; pass it in UTF-8") from None
+    for flag in ("num_per_prompt", "batch_size"):
+        if getattr(args, flag) < 1:
+            raise UserError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+    return prompts
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    prompts = _prompts(args)
     given = given_settings(args)
 
-    from fluxmusic.pipeline import FluxMusicPipeline, check_writable, output_paths, save_outputs
+    from fluxmusic.devices import resolve_device
+    from fluxmusic.pipeline import FluxMusicPipeline, output_paths, plan_outputs, save_outputs
+    from fluxmusic.pipeline.request import micro_batches, with_seed
 
-    quiet_third_party_progress()
-    expanded = [p for p in prompts for _ in range(args.num_per_prompt)]
-    paths = output_paths(args.output, expanded, args.format)
-    check_writable(paths)
-    pipe = FluxMusicPipeline.from_pretrained(
-        args.model, device=args.device, dtype=args.dtype, text_mode=args.text_mode
-    )
-    settings = pipe.settings(**given)
-    out = pipe.generate(prompts, settings, args.num_per_prompt, progress=not args.quiet)
-    run = {
-        "model": args.model,
-        "dtype": str(pipe.dtype).removeprefix("torch."),
-        "device": str(pipe.device),
-        "text_mode": args.text_mode,
-    }
-    for path in save_outputs(out, paths, run, spectrogram=args.spectrogram):
-        print(path)
+    resolve_device(args.device)  # an absent GPU is refused before any output folder is made
+    rows = [p for p in prompts for _ in range(args.num_per_prompt)]
+    plan = plan_outputs(output_paths(args.output, rows, args.format), args.overwrite, args.spectrogram)
+    written = 0
+    try:
+        quiet_third_party_progress()
+        pipe = FluxMusicPipeline.from_pretrained(
+            args.model, device=args.device, dtype=args.dtype, text_mode=args.text_mode
+        )
+        settings = with_seed(pipe.settings(**given))
+        run = {
+            "model": args.model,
+            "dtype": str(pipe.dtype).removeprefix("torch."),
+            "device": str(pipe.device),
+            "text_mode": args.text_mode,
+        }
+        for start, batch, batch_settings in micro_batches(rows, settings, args.batch_size):
+            out = pipe.generate(batch, batch_settings, progress=not args.quiet)
+            paths = plan.paths[start : start + len(batch)]
+            for path in save_outputs(out, paths, run, spectrogram=args.spectrogram):
+                print(path, flush=True)
+                written += 1
+    finally:
+        if written == 0:
+            plan.remove_empty_folders()
     return 0
 
 
@@ -124,7 +167,11 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("prompt", nargs="*", help="one or more prompts")
     p.add_argument("--prompt-file", help="text file with one prompt per line")
     p.add_argument(
-        "-o", "--output", default="outputs", help="file (.wav/.flac) or folder (default: outputs/)"
+        "-o",
+        "--output",
+        default="outputs",
+        help="a file (.wav, .flac, .ogg, .mp3) or a folder (default: outputs/; numbering continues past "
+        "the files already there); existing files are never replaced without --overwrite",
     )
     p.add_argument(
         "--model",
@@ -170,7 +217,23 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
         choices=("training", "reference-sampling"),
         help="how T5/CLAP prompts are padded and masked (released models only)",
     )
-    p.add_argument("--format", default="wav", choices=("wav", "flac"), help="audio format for folder outputs")
+    p.add_argument(
+        "--format",
+        default=None,
+        choices=tuple(WRITE_FORMATS),
+        help="audio format of folder outputs (default wav); a file's suffix names its own format",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing outputs (never a JSON file that is not a fluxmusic sidecar)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=8,
+        help="clips generated at once; outputs are written as each batch finishes (default 8)",
+    )
     p.add_argument("--spectrogram", action="store_true", help="also write a PNG of each log-mel spectrogram")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_generate)

@@ -9,8 +9,7 @@ from fluxmusic.cli.console import UserError, is_rank0, quiet_third_party_progres
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from fluxmusic.training.config import load_config
-    from fluxmusic.training.loop import resume_config, train
+    from fluxmusic.training.trainers import load_experiment, resume_experiment, train
 
     overrides = list(args.set or [])
     if args.init_from:
@@ -23,9 +22,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise UserError(
                 "--resume continues a run with its saved config; use --set to change keys, not --config"
             )
-        config = resume_config(args.resume, overrides)
+        config = resume_experiment(args.resume, overrides)
     elif args.config:
-        config = load_config(args.config, overrides)
+        config = load_experiment(args.config, overrides)
         resume = "auto" if args.auto_resume else None
     else:
         raise UserError("give --config FILE.toml (see configs/), or --resume RUN_DIR")
@@ -42,15 +41,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
-        help="train or fine-tune a model (DDP/FSDP under torchrun)",
+        help="train or fine-tune a model, or the bundled VAE / vocoder (DDP/FSDP under torchrun)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
-            "Train MusicFlux from a TOML config. Steps are optimizer steps; checkpoints go to\n"
-            "RUN_DIR/checkpoints/step_NNNNNN and the EMA model to RUN_DIR/export at the end.\n\n"
+            'Train from a TOML config: MusicFlux, or with run.trainer = "vae" / "vocoder" the bundled\n'
+            "VAE / HiFi-GAN vocoder. Steps are optimizer steps; checkpoints go to\n"
+            "RUN_DIR/checkpoints/step_NNNNNN and the trained model to RUN_DIR/export (components:\n"
+            "RUN_DIR/final) at the end.\n\n"
             "examples:\n"
             "  fluxmusic train --config configs/train_tiny.toml\n"
             "  fluxmusic train --config configs/train_demo.toml --set run.max_steps=5000\n"
             "  fluxmusic train --resume runs/small\n"
+            "  fluxmusic train --config configs/bundled/vae.toml --auto-resume --set data.dir=data/demo\n"
             "  torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29500 \\\n"
             "      -m fluxmusic train --config configs/train_small.toml\n"
             "see docs/training.md"

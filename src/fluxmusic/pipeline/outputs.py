@@ -1,4 +1,4 @@
-"""What generation returns and how it is written: ``AudioOutput``, file naming, sidecars, spectrograms.
+"""What generation returns and how it is written: ``AudioOutput``, sidecars, spectrograms (all atomic).
 
 Each clip's JSON sidecar is its ``SampleSettings`` narrowed to that clip (its own seed, tempo and
 negative prompt) plus how it was run, so ``SampleSettings.from_dict(sidecar)`` regenerates it alone.
@@ -6,8 +6,9 @@ negative prompt) plus how it was run, so ``SampleSettings.from_dict(sidecar)`` r
 
 from __future__ import annotations
 
+import errno
 import json
-import re
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +17,9 @@ from typing import Any
 from torch import Tensor
 
 from fluxmusic.audio import write_audio
-from fluxmusic.errors import InputError
-from fluxmusic.files import atomic_write_text
+from fluxmusic.files import atomic_write, atomic_write_text
 from fluxmusic.sampling import SampleSettings
 from fluxmusic.version import __version__
-
-FORMATS = ("wav", "flac")
 
 
 @dataclass
@@ -67,46 +65,6 @@ class AudioOutput:
         return out
 
 
-def slug(text: str, limit: int = 40) -> str:
-    """File-name-safe short form of a prompt."""
-    cleaned = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return cleaned[:limit].rstrip("-") or "clip"
-
-
-def output_paths(dest: str | Path, prompts: list[str], fmt: str) -> list[Path]:
-    """Where each clip goes.
-
-    ``dest`` with an audio suffix is a file (numbered ``stem_1``, ``stem_2``... when there are several
-    clips); anything else is a folder, with files ``001-a-calm-piano-piece.wav``...
-    """
-    if fmt not in FORMATS:
-        raise InputError(f"unknown format {fmt!r}; use {' or '.join(FORMATS)}")
-    dest = Path(dest)
-    if dest.suffix.lower().lstrip(".") in FORMATS:
-        if len(prompts) == 1:
-            return [dest]
-        return [dest.with_name(f"{dest.stem}_{i + 1}{dest.suffix}") for i in range(len(prompts))]
-    return [dest / f"{i + 1:03d}-{slug(p)}.{fmt}" for i, p in enumerate(prompts)]
-
-
-def check_writable(paths: list[Path]) -> None:
-    """Fail early (before any generation) when an output cannot be written.
-
-    Raises:
-        PermissionError: a folder cannot be created or written, naming it.
-    """
-    for folder in sorted({p.parent for p in paths}):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            probe = folder / ".fluxmusic-write-test"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as err:
-            raise PermissionError(
-                f"cannot write to {folder} ({err.strerror}); choose another --output"
-            ) from None
-
-
 def save_spectrogram(mel: Tensor, path: str | Path, title: str = "") -> Path:
     """A PNG of a log-mel spectrogram (time on x, mel bands on y).
 
@@ -126,9 +84,30 @@ def save_spectrogram(mel: Tensor, path: str | Path, title: str = "") -> Path:
     ax.set_ylabel("mel band")
     ax.set_title(title[:100], fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
     return Path(path)
+
+
+def write_clip(path: Path, waveform: Tensor, sample_rate: int) -> Path:
+    """Write one clip atomically in the format its suffix names.
+
+    Shapes:
+        waveform: (S,)
+    """
+    import soundfile
+
+    fmt = path.suffix.lower().lstrip(".")
+
+    def write(tmp: str) -> None:
+        try:
+            write_audio(tmp, waveform, sample_rate, format=fmt)
+        except soundfile.LibsndfileError as err:  # libsndfile reports a full disk as a "System error."
+            full = shutil.disk_usage(path.parent).free < 4 * waveform.numel() + 2**16
+            reason = (errno.ENOSPC, "No space left on device") if full else (errno.EIO, str(err))
+            raise OSError(*reason) from None
+
+    return atomic_write(path, write)
 
 
 def save_outputs(
@@ -150,7 +129,7 @@ def save_outputs(
     """
     written = []
     for i, path in enumerate(paths):
-        write_audio(path, output.waveforms[i], output.sample_rate)
+        write_clip(path, output.waveforms[i], output.sample_rate)
         sidecar = {
             **output.clip_settings(i),
             **run,

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from fluxmusic.errors import InputError
+from fluxmusic.sampling import SampleSettings
 from fluxmusic.text.tempo import prompt_bpm
 
-__all__ = ["per_row", "repeat_prompts", "tempo_rows"]
+__all__ = ["micro_batches", "per_row", "repeat_prompts", "tempo_rows", "with_seed"]
 
 
 def repeat_prompts(prompt: object, num_per_prompt: object) -> list[str]:
@@ -74,3 +76,44 @@ def tempo_rows(
     given = per_row("bpm values", bpm, len(prompts), num_per_prompt)
     rows = [(prompt_bpm(p) if b is None else b) or 0.0 for p, b in zip(prompts, given, strict=True)]
     return torch.tensor([(b, 0.0) for b in rows], dtype=torch.float32, device=device)
+
+
+def with_seed(settings: SampleSettings) -> SampleSettings:
+    """``settings`` with a seed: its own, or one drawn from torch's global generator (so
+    ``torch.manual_seed`` makes an unseeded run repeatable) and recorded."""
+    if settings.seed is not None:
+        return settings
+    return settings.with_seed(int(torch.randint(0, 2**31 - 1, (1,)).item()))
+
+
+def micro_batches(
+    prompts: list[str], settings: SampleSettings, batch_size: int
+) -> Iterator[tuple[int, list[str], SampleSettings]]:
+    """Split one request (rows already repeated per prompt) into batches of at most ``batch_size`` rows.
+
+    Each batch keeps what its rows would have had in one call: row ``i`` of the request uses seed
+    ``seed + i`` (``settings`` must hold a seed, see :func:`with_seed`) and its own negative prompt and
+    tempo, so the clips are the same whatever the batch size.
+
+    Yields:
+        (index of the batch's first row, its prompts, its settings with one value per row).
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if settings.seed is None:
+        raise InputError("micro_batches needs settings with a seed; use with_seed(settings)")
+    rows = len(prompts)
+    negatives = per_row("negative prompts", settings.negative_prompt, rows, 1)
+    tempi = None if settings.bpm is None else per_row("bpm values", settings.bpm, rows, 1)
+    for start in range(0, rows, batch_size):
+        end = min(start + batch_size, rows)
+        yield (
+            start,
+            prompts[start:end],
+            replace(
+                settings,
+                seed=settings.seed + start,
+                negative_prompt=tuple(negatives[start:end]),
+                bpm=None if tempi is None else tuple(tempi[start:end]),
+            ),
+        )

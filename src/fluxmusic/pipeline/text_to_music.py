@@ -26,8 +26,8 @@ from fluxmusic.modelfolder.find import load_components
 from fluxmusic.modelfolder.index import PipelineSpec
 from fluxmusic.modelfolder.load import Components, save_model_dir
 from fluxmusic.pipeline.outputs import AudioOutput
-from fluxmusic.pipeline.request import per_row, repeat_prompts, tempo_rows
-from fluxmusic.sampling import MAX_SEED, SampleSettings
+from fluxmusic.pipeline.request import per_row, repeat_prompts, tempo_rows, with_seed
+from fluxmusic.sampling import MAX_SEED, SampleSettings, SettingsError
 from fluxmusic.text.base import TextConditioner, TextEmbedding
 
 logger = logging.getLogger(__name__)
@@ -363,12 +363,11 @@ class FluxMusicPipeline:
         negatives = per_row("negative prompts", settings.negative_prompt, len(prompts), num_per_prompt)
         tempo = self.tempo_rows(prompts, settings.bpm, num_per_prompt)
         batch = len(prompts)
-        if generator is None and settings.seed is None:
-            settings = settings.with_seed(int(torch.randint(0, 2**31 - 1, (1,)).item()))
+        if generator is None:
+            settings = with_seed(settings)
         if settings.seed is not None and settings.seed + batch - 1 > MAX_SEED:
-            raise InputError(
-                f"seed must be at most {MAX_SEED - batch + 1} for {batch} clips, got {settings.seed}"
-            )
+            limit = MAX_SEED - batch + 1
+            raise SettingsError("seed", f"must be at most {limit} for {batch} clips, got {settings.seed}")
         emb = self.encode_prompts(prompts, negatives)  # 2. text
         seeds = None if generator is not None else [settings.seed + i for i in range(batch)]
         noise = self.initial_noise(batch, self.latent_frames(settings.duration), seeds, generator)  # 3. noise

@@ -26,6 +26,7 @@ from fluxmusic.data.dataset import (
     LatentShardDataset,
     collate,
 )
+from fluxmusic.errors import InputError
 from fluxmusic.text.base import TextEmbedding
 from fluxmusic.training.config import DataConfig, TrainConfig
 from fluxmusic.training.distributed import DistContext
@@ -79,11 +80,11 @@ def build_data(config: TrainConfig, ctx: DistContext, run_dir: Path, vae: Any | 
         shape = tuple(int(s) for s in index["latent_shape"])
         return TrainData(dataset, [], (shape[0], shape[1], shape[2]), from_audio=False)
     if vae is None:
-        raise ValueError("training from a manifest needs the VAE")
+        raise InputError("training from a manifest needs the VAE")
     frames = frames_for(data.duration)
     step = config.model.musicflux().patch_size * vae.downsample  # whole patches of latent
     if frames % step:
-        raise ValueError(
+        raise InputError(
             f"data.duration {data.duration} s gives {frames} mel frames; it must be a multiple of {step} "
             f"(e.g. {step * max(1, round(frames / step)) / 100:g} s)"
         )

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from fluxmusic.errors import InputError
 from fluxmusic.model import MusicFlux, MusicFluxConfig
 from fluxmusic.seeding import derive_seed
 from fluxmusic.training.config import TrainConfig
@@ -67,7 +68,7 @@ def build_model(config: TrainConfig, device: torch.device | str = "cpu") -> Musi
                 for k, v in wanted.to_dict().items()
                 if model.config.to_dict()[k] != v
             }
-            raise ValueError(
+            raise InputError(
                 f"model.init_from {config.model.init_from} holds a different transformer than model.preset "
                 f"{config.model.preset!r} (config vs weights: {diff}); set model.preset / model.overrides "
                 "to match"
@@ -121,16 +122,23 @@ def build_vae(config: TrainConfig, device: torch.device | str = "cpu") -> Any:
 
 
 def build_vocoder(config: TrainConfig, device: torch.device | str = "cpu") -> Any:
-    """The vocoder for samples and export (HiFi-GAN pretrained or random, or Griffin-Lim)."""
-    from fluxmusic.audio import GriffinLimVocoder, HifiGanVocoder
+    """The vocoder for samples and export (HiFi-GAN pretrained or random, or Griffin-Lim), built through
+    the model-folder component registry like any model folder's."""
+    from fluxmusic.modelfolder.registry import build_component
 
     voc = config.vocoder
-    if voc.type == "griffin-lim":
-        return GriffinLimVocoder(n_iter=voc.n_iter)
-    if voc.random:
+    if voc.type == "hifigan" and voc.random:  # a random HiFi-GAN: a training-only choice
+        from fluxmusic.audio import HifiGanVocoder
+
         torch.manual_seed(derive_seed(config.run.seed, "vocoder"))
         return HifiGanVocoder.from_config(**voc.random).to(device).eval()
-    return HifiGanVocoder.from_pretrained(voc.pretrained, voc.subfolder or None, device=device).eval()
+    entry: dict[str, Any] = {"type": voc.type}
+    if voc.type == "griffin-lim":
+        entry["n_iter"] = voc.n_iter
+    else:
+        entry.update(path=voc.pretrained, subfolder=voc.subfolder or None)
+    vocoder = build_component("vocoder", entry, Path.cwd(), torch.device(device))
+    return vocoder.eval() if isinstance(vocoder, torch.nn.Module) else vocoder
 
 
 def text_entry(config: TrainConfig) -> dict[str, Any]:
@@ -142,13 +150,13 @@ def text_entry(config: TrainConfig) -> dict[str, Any]:
 
 
 def build_text(config: TrainConfig, device: torch.device | str = "cpu", cache: bool = True) -> Any:
-    """The frozen text conditioner, wrapped in an embedding cache (``text.cache_dir`` or the run's)."""
-    from fluxmusic.text.factory import build_conditioner
+    """The frozen text conditioner (through the component registry, from the entry the exported model
+    folder will hold), wrapped in an embedding cache (``text.cache_dir`` or the run's)."""
+    from fluxmusic.modelfolder.registry import build_component
 
     cache_dir = None
     if cache:
         cache_dir = config.text.cache_dir or str(Path(config.run.dir) / "text_cache")
-    options = dict(config.text.options)
-    if config.text.encoder != "minilm":
-        options["mode"] = config.text.mode
-    return build_conditioner(config.text.encoder, device=device, embedding_cache_dir=cache_dir, **options)
+    return build_component(
+        "text_encoder", text_entry(config), Path.cwd(), torch.device(device), embedding_cache_dir=cache_dir
+    )

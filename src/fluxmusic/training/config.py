@@ -25,9 +25,8 @@ try:
 except ImportError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-from fluxmusic.training.sections import (
-    AdamWConfig,
-    BaseRunConfig,
+from fluxmusic.errors import InputError, MissingFilesError
+from fluxmusic.training.sections import (  # the section classes are importable from here too
     DataConfig,
     EMAConfig,
     FlowConfig,
@@ -43,21 +42,8 @@ from fluxmusic.training.sections import (
 
 __all__ = [
     "CONFIG_NAME",
-    "AdamWConfig",
-    "BaseRunConfig",
-    "DataConfig",
-    "EMAConfig",
-    "FlowConfig",
-    "LoRAConfig",
-    "ModelConfig",
-    "OptimConfig",
-    "RunConfig",
-    "SampleConfig",
     "SectionedConfig",
-    "TextConfig",
     "TrainConfig",
-    "VAEConfig",
-    "VocoderConfig",
     "absolute_paths",
     "apply_overrides",
     "load_config",
@@ -76,27 +62,27 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     origin = typing.get_origin(annotation)
     if annotation is bool:
         if not isinstance(value, bool):
-            raise ValueError(f"{where} must be true or false, got {value!r}")
+            raise InputError(f"{where} must be true or false, got {value!r}")
         return value
     if annotation is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{where} must be an integer, got {value!r}")
+            raise InputError(f"{where} must be an integer, got {value!r}")
         return value
     if annotation is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"{where} must be a number, got {value!r}")
+            raise InputError(f"{where} must be a number, got {value!r}")
         return float(value)
     if annotation is str:
         if not isinstance(value, str):
-            raise ValueError(f"{where} must be a string, got {value!r}")
+            raise InputError(f"{where} must be a string, got {value!r}")
         return value
     if origin is dict:
         if not isinstance(value, dict):
-            raise ValueError(f"{where} must be a table, got {value!r}")
+            raise InputError(f"{where} must be a table, got {value!r}")
         return dict(value)
     if origin is tuple:
         if not isinstance(value, list | tuple):
-            raise ValueError(f"{where} must be a list, got {value!r}")
+            raise InputError(f"{where} must be a list, got {value!r}")
         args = typing.get_args(annotation)
         inner = args[0] if args else Any
         return tuple(value) if inner is Any else tuple(_coerce(v, inner, f"{where}[]") for v in value)
@@ -108,7 +94,7 @@ def _section(cls: type, data: dict[str, Any], name: str) -> Any:
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - fields)
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"unknown key(s) {', '.join(f'{name}.{k}' for k in unknown)}; [{name}] has {sorted(fields)}"
         )
     return cls(**{k: _coerce(v, hints[k], f"{name}.{k}") for k, v in data.items()})
@@ -136,7 +122,7 @@ class SectionedConfig:
     def __post_init__(self) -> None:
         trainer = self.run.trainer  # type: ignore[attr-defined]
         if trainer != self.TRAINER:
-            raise ValueError(
+            raise InputError(
                 f"run.trainer = {trainer!r}, but {type(self).__name__} is the config of {self.TRAINER!r}"
             )
 
@@ -152,12 +138,12 @@ class SectionedConfig:
         sections = cls.sections()
         unknown = sorted(set(data) - set(sections))
         if unknown:
-            raise ValueError(f"unknown config section(s) {unknown}; valid sections are {list(sections)}")
+            raise InputError(f"unknown config section(s) {unknown}; valid sections are {list(sections)}")
         built = {}
         for name, section_cls in sections.items():
             raw = data.get(name, {})
             if not isinstance(raw, dict):
-                raise ValueError(f"[{name}] must be a table, got {raw!r}")
+                raise InputError(f"[{name}] must be a table, got {raw!r}")
             built[name] = _section(section_cls, raw, name)
         return cls(**built)
 
@@ -206,7 +192,7 @@ class TrainConfig(SectionedConfig):
         super().__post_init__()
         self.model.musicflux()  # validates the transformer config (in_channels vs patch_size, ...)
         if self.lora.enabled and self.run.strategy == "fsdp":
-            raise ValueError("LoRA with FSDP is not supported; use run.strategy = 'ddp' (adapters are small)")
+            raise InputError("LoRA with FSDP is not supported; use run.strategy = 'ddp' (adapters are small)")
 
 
 def absolute_paths(config: C) -> C:
@@ -233,11 +219,11 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     ``sample.prompts=["a calm piano piece"]``, ``text.options.seed=3``.
     """
     if "=" not in text:
-        raise ValueError(f"--set expects section.key=value, got {text!r}")
+        raise InputError(f"--set expects section.key=value, got {text!r}")
     key, raw = text.split("=", 1)
     path = [part.strip() for part in key.strip().split(".")]
     if len(path) < 2 or not all(path):
-        raise ValueError(f"--set expects section.key=value, got {text!r}")
+        raise InputError(f"--set expects section.key=value, got {text!r}")
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
@@ -256,7 +242,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             if existing is None:
                 node[part] = existing = {}
             if not isinstance(existing, dict):
-                raise ValueError(f"--set {text!r}: {part} is not a section or table")
+                raise InputError(f"--set {text!r}: {part} is not a section or table")
             node = existing
         node[path[-1]] = value
     return data
@@ -275,12 +261,12 @@ def read_config(
     if path is not None:
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"config file not found: {path}")
+            raise MissingFilesError(f"config file not found: {path}")
         text = path.read_text(encoding="utf-8")
         try:
             data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
         except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
-            raise ValueError(f"cannot parse {path}: {err}") from None
+            raise InputError(f"cannot parse {path}: {err}") from None
     return apply_overrides(data, list(overrides or []))
 
 
@@ -292,7 +278,7 @@ def saved_config(run_dir: str | os.PathLike[str], overrides: list[str] | None = 
     """
     path = Path(run_dir) / CONFIG_NAME
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: {run_dir} is not a fluxmusic run folder")
+        raise MissingFilesError(f"{path} not found: {run_dir} is not a fluxmusic run folder")
     return read_config(path, [f"run.dir={json.dumps(str(Path(run_dir).resolve()))}", *(overrides or [])])
 
 

@@ -18,6 +18,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from fluxmusic.errors import InputError
+
 __all__ = ["GIANT_PRESETS", "DistContext", "choose_strategy", "init_distributed", "no_sync", "wrap_model"]
 
 logger = logging.getLogger(__name__)
@@ -84,7 +86,7 @@ def _pick_device(preference: str, local_rank: int) -> torch.device:
     if preference == "cpu" or (preference == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise ValueError("run.device is 'cuda' but CUDA is not available; use run.device = 'cpu' or 'auto'")
+        raise InputError("run.device is 'cuda' but CUDA is not available; use run.device = 'cpu' or 'auto'")
     if ":" in preference:
         return torch.device(preference)
     return torch.device("cuda", local_rank % torch.cuda.device_count())
@@ -126,7 +128,7 @@ def choose_strategy(requested: str, preset: str, ctx: DistContext) -> str:
             logger.info("run.strategy=%s with a single process: running unwrapped", requested)
             return "none"
         if requested == "none" and ctx.distributed:
-            raise ValueError("run.strategy = 'none' cannot run under torchrun; use ddp or fsdp")
+            raise InputError("run.strategy = 'none' cannot run under torchrun; use ddp or fsdp")
         return requested
     if not ctx.distributed:
         return "none"

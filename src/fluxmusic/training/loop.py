@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from fluxmusic.data.dataset import EpochSampler, SkippedItem
+from fluxmusic.errors import InputError
 from fluxmusic.flow import flow_matching_loss, interpolate, sample_timesteps, velocity_target
 from fluxmusic.model import MusicFlux, image_ids, pack, text_ids
 from fluxmusic.seeding import derive_seed, generator
@@ -50,6 +51,7 @@ from fluxmusic.training.runs import TrainResult, open_run_dir, resume_point
 __all__ = ["TrainResult", "absolute_paths", "flow_loss", "resume_config", "train"]
 
 logger = logging.getLogger(__name__)
+
 
 def resume_config(run_dir: str | os.PathLike[str], overrides: list[str] | None = None) -> TrainConfig:
     """The saved config of a run, with ``--set`` overrides (e.g. ``run.max_steps=20000``)."""
@@ -307,21 +309,21 @@ def _log_interval(
 def _check_widths(config: TrainConfig, model: nn.Module, text: Any, data: Any) -> None:
     cfg = config.model.musicflux()
     if text is not None and (text.txt_dim, text.pooled_dim) != (cfg.context_in_dim, cfg.vec_in_dim):
-        raise ValueError(
+        raise InputError(
             f"text encoder {config.text.encoder!r} gives widths ({text.txt_dim}, {text.pooled_dim}) but the "
             f"transformer takes ({cfg.context_in_dim}, {cfg.vec_in_dim}); match model.preset/overrides to it"
         )
     if not data.from_audio:
         stored = data.dataset.index["text"]
         if (stored["txt_dim"], stored["pooled_dim"]) != (cfg.context_in_dim, cfg.vec_in_dim):
-            raise ValueError(
+            raise InputError(
                 f"the shards hold text of widths ({stored['txt_dim']}, {stored['pooled_dim']}) but the "
                 f"transformer takes ({cfg.context_in_dim}, {cfg.vec_in_dim})"
             )
         if text is not None and text.cache_key != stored["cache_key"]:
             logger.warning("[text] differs from the encoder the shards were made with; samples may be off")
     if cfg.in_channels != cfg.patch_size**2 * data.latent_shape[0]:
-        raise ValueError(
+        raise InputError(
             f"the transformer takes {cfg.in_channels} features per token; latents have "
             f"{data.latent_shape[0]} channels (x {cfg.patch_size}^2 per patch)"
         )
@@ -338,7 +340,7 @@ def _check_tempo_data(model: MusicFlux, data: Any) -> None:
 
         known = sum("tempo" in info for info in shard_items(data.dataset.root))
     if known == 0:
-        raise ValueError(
+        raise InputError(
             "the transformer has a tempo input but no training item has a tempo; give items a 'bpm' "
             "in the manifest (and run fluxmusic preprocess again for shards)"
         )

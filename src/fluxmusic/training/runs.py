@@ -13,6 +13,7 @@ from pathlib import Path
 
 from torch import nn
 
+from fluxmusic.errors import InputError, MissingFilesError
 from fluxmusic.training.checkpoint import clean_stale, latest_checkpoint
 from fluxmusic.training.config import CONFIG_NAME, SectionedConfig
 
@@ -57,15 +58,15 @@ def resume_point(run_dir: str | os.PathLike[str], resume: str | os.PathLike[str]
         resume = run_dir if latest_checkpoint(run_dir) is not None else None
     if resume is None:
         if latest_checkpoint(run_dir) is not None:
-            raise ValueError(
+            raise InputError(
                 f"{run_dir} already holds checkpoints; pass --resume {run_dir} or choose a new run.dir"
             )
         return None
     if Path(resume).resolve() != run_dir.resolve():
-        raise ValueError(f"--resume {resume} but run.dir is {run_dir}; resume a run in its own folder")
+        raise InputError(f"--resume {resume} but run.dir is {run_dir}; resume a run in its own folder")
     checkpoint = latest_checkpoint(run_dir)
     if checkpoint is None:
-        raise FileNotFoundError(f"{run_dir} has no complete checkpoint to resume from")
+        raise MissingFilesError(f"{run_dir} has no complete checkpoint to resume from")
     return checkpoint
 
 

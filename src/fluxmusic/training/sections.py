@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fluxmusic.config import PRESETS, MusicFluxConfig
+from fluxmusic.errors import InputError
+from fluxmusic.modelfolder.registry import component_types
 
 __all__ = [
     "AdamWConfig",
@@ -33,13 +35,13 @@ __all__ = [
 def require_choice(section: str, name: str, value: Any, choices: tuple[Any, ...]) -> None:
     """Raise ``ValueError`` naming ``section.name`` unless ``value`` is one of ``choices``."""
     if value not in choices:
-        raise ValueError(f"{section}.{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
+        raise InputError(f"{section}.{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
 
 
 def require_at_least(section: str, name: str, value: float, low: float) -> None:
     """Raise ``ValueError`` naming ``section.name`` unless ``value >= low``."""
     if value < low:
-        raise ValueError(f"{section}.{name} must be >= {low}, got {value}")
+        raise InputError(f"{section}.{name} must be >= {low}, got {value}")
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ class BaseRunConfig:
 
     def __post_init__(self) -> None:
         if not self.dir:
-            raise ValueError("run.dir must name the run folder")
+            raise InputError("run.dir must name the run folder")
         for name in ("max_steps", "log_every", "checkpoint_every", "keep_last"):
             require_at_least("run", name, getattr(self, name), 1)
         require_at_least("run", "threads", self.threads, 0)
@@ -129,7 +131,7 @@ class ModelConfig:
         base = PRESETS[self.preset].to_dict()
         unknown = sorted(set(self.overrides) - set(base))
         if unknown:
-            raise ValueError(f"model.overrides has unknown keys {unknown}; valid keys are {sorted(base)}")
+            raise InputError(f"model.overrides has unknown keys {unknown}; valid keys are {sorted(base)}")
         return MusicFluxConfig.from_dict({**base, **self.overrides})
 
 
@@ -150,7 +152,7 @@ class TextConfig:
     cache_dir: str = ""
 
     def __post_init__(self) -> None:
-        require_choice("text", "encoder", self.encoder, ("t5-clap", "minilm", "tiny"))
+        require_choice("text", "encoder", self.encoder, component_types("text_encoder"))
         require_choice("text", "mode", self.mode, ("training", "reference-sampling"))
 
 
@@ -188,7 +190,7 @@ class VocoderConfig:
     n_iter: int = 32
 
     def __post_init__(self) -> None:
-        require_choice("vocoder", "type", self.type, ("hifigan", "griffin-lim"))
+        require_choice("vocoder", "type", self.type, component_types("vocoder"))
 
 
 @dataclass(frozen=True)
@@ -226,15 +228,15 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if bool(self.manifest) == bool(self.shards):
-            raise ValueError("set exactly one of data.manifest (audio files) and data.shards (preprocessed)")
+            raise InputError("set exactly one of data.manifest (audio files) and data.shards (preprocessed)")
         if not 0.0 <= self.caption_dropout < 1.0:
-            raise ValueError(f"data.caption_dropout must be in [0, 1), got {self.caption_dropout}")
+            raise InputError(f"data.caption_dropout must be in [0, 1), got {self.caption_dropout}")
         if not 0.0 <= self.tempo_dropout < 1.0:
-            raise ValueError(f"data.tempo_dropout must be in [0, 1), got {self.tempo_dropout}")
+            raise InputError(f"data.tempo_dropout must be in [0, 1), got {self.tempo_dropout}")
         require_choice("data", "caption_dropout_mode", self.caption_dropout_mode, ("independent", "joint"))
         require_choice("data", "check", self.check, ("header", "full", "off"))
         if self.duration <= 0:
-            raise ValueError(f"data.duration must be positive, got {self.duration}")
+            raise InputError(f"data.duration must be positive, got {self.duration}")
         require_at_least("data", "num_workers", self.num_workers, 0)
         require_at_least("data", "max_tries", self.max_tries, 1)
 
@@ -266,12 +268,12 @@ class AdamWConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise ValueError(f"optim.betas must be two numbers in [0, 1), got {list(self.betas)}")
+            raise InputError(f"optim.betas must be two numbers in [0, 1), got {list(self.betas)}")
         if self.lr <= 0:
-            raise ValueError(f"optim.lr must be positive, got {self.lr}")
+            raise InputError(f"optim.lr must be positive, got {self.lr}")
         require_choice("optim", "schedule", self.schedule, ("constant", "cosine", "linear"))
         if not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError(f"optim.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+            raise InputError(f"optim.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
         for name in ("warmup_steps", "grad_clip", "weight_decay"):
             require_at_least("optim", name, getattr(self, name), 0)
 
@@ -306,7 +308,7 @@ class EMAConfig:
 
     def __post_init__(self) -> None:
         if not 0 <= self.decay < 1:
-            raise ValueError(f"ema.decay must be in [0, 1), got {self.decay}")
+            raise InputError(f"ema.decay must be in [0, 1), got {self.decay}")
 
 
 @dataclass(frozen=True)
@@ -319,7 +321,7 @@ class FlowConfig:
 
     def __post_init__(self) -> None:
         if self.logit_std <= 0 or self.shift <= 0:
-            raise ValueError(
+            raise InputError(
                 f"flow.logit_std and flow.shift must be positive, got {self.logit_std}, {self.shift}"
             )
 
@@ -351,7 +353,7 @@ class SampleConfig:
         require_at_least("sample", "every", self.every, 0)
         require_at_least("sample", "steps", self.steps, 1)
         if self.every and not self.prompts:
-            raise ValueError("sample.every is set but sample.prompts is empty; give prompts or set every = 0")
+            raise InputError("sample.every is set but sample.prompts is empty; give prompts or set every = 0")
 
 
 @dataclass(frozen=True)
@@ -377,8 +379,8 @@ class LoRAConfig:
         object.__setattr__(self, "targets", tuple(self.targets))
         require_at_least("lora", "rank", self.rank, 1)
         if not self.targets or any(t not in ("attention", "mlp") for t in self.targets):
-            raise ValueError(
+            raise InputError(
                 f"lora.targets must be a non-empty subset of attention, mlp; got {list(self.targets)}"
             )
         if not 0 <= self.dropout < 1:
-            raise ValueError(f"lora.dropout must be in [0, 1), got {self.dropout}")
+            raise InputError(f"lora.dropout must be in [0, 1), got {self.dropout}")

@@ -1,7 +1,8 @@
-"""The sections every component trainer shares: ``[run]``, ``[data]`` (clips of a dataset folder), ``[optim]``.
+"""What every component trainer's config shares: the base class, ``[run]``, ``[data]`` (a dataset folder's
+clips) and ``[optim]``.
 
-They extend the transformer's (:mod:`fluxmusic.training.sections`), so the keys both have mean the same:
-``run.dir``, ``run.max_steps``, ``run.checkpoint_every``, ``optim.lr``, ``optim.schedule``, ... Each
+The sections extend the transformer's (:mod:`fluxmusic.training.sections`), so the keys both have mean the
+same: ``run.dir``, ``run.max_steps``, ``run.checkpoint_every``, ``optim.lr``, ``optim.schedule``, ... Each
 trainer subclasses them only to change defaults and add its own keys.
 """
 
@@ -10,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from fluxmusic.errors import InputError
+from fluxmusic.training.config import SectionedConfig
 from fluxmusic.training.sections import AdamWConfig, BaseRunConfig, require_at_least
 
-__all__ = ["ClipDataConfig", "ComponentOptimConfig", "ComponentRunConfig"]
+__all__ = ["ClipDataConfig", "ComponentOptimConfig", "ComponentRunConfig", "ComponentTrainConfig"]
 
 
 @dataclass(frozen=True)
@@ -68,9 +71,9 @@ class ClipDataConfig:
 
     def __post_init__(self) -> None:
         if not self.dir:
-            raise ValueError("data.dir must name the dataset folder")
+            raise InputError("data.dir must name the dataset folder")
         if self.clip_seconds <= 0:
-            raise ValueError(f"data.clip_seconds must be positive, got {self.clip_seconds}")
+            raise InputError(f"data.clip_seconds must be positive, got {self.clip_seconds}")
         require_at_least("data", "crop_frames", self.crop_frames, self.MIN_CROP)
         require_at_least("data", "batch_size", self.batch_size, 1)
         require_at_least("data", "max_clips", self.max_clips, 0)
@@ -87,3 +90,14 @@ class ComponentOptimConfig(AdamWConfig):
     warmup_steps: int = 100
     schedule: str = "cosine"
     min_lr_ratio: float = 0.1
+
+
+class ComponentTrainConfig(SectionedConfig):
+    """Base of a component trainer's config (a frozen dataclass of ``run``, ``model``, ``data``, ``optim``
+    and ``loss`` sections); its local paths are ``run.dir`` and ``data.dir``."""
+
+    PATHS: ClassVar[dict[str, tuple[str, ...]]] = {"run": ("dir",), "data": ("dir",)}
+
+    run: ComponentRunConfig
+    data: ClipDataConfig
+    optim: ComponentOptimConfig

@@ -1,16 +1,17 @@
 """The loop every component trainer runs: a tenant brings its modules and one optimizer step, the
 framework does the rest.
 
-The rest is the transformer trainer's: the run folder rules (:func:`fluxmusic.training.runs.resume_point`),
-the checkpoint format (:func:`fluxmusic.training.checkpoint.save_checkpoint`: an atomically renamed folder,
-the ``latest`` pointer, ``keep_last``), the learning-rate schedule (:func:`fluxmusic.training.optim.lr_multiplier`,
-a pure function of the step), ``logs/metrics.csv`` (:class:`fluxmusic.training.metrics.MetricsLogger`) and
-the fault points of the crash tests (:func:`fluxmusic.training.faults.maybe_kill`). A component checkpoint::
+The rest is the transformer trainer's: the run folder rules (:func:`~fluxmusic.training.runs.resume_point`),
+the checkpoint format (:func:`~fluxmusic.training.checkpoint.save_checkpoint`: an atomically renamed
+folder, the ``latest`` pointer, ``keep_last``), the learning-rate schedule
+(:func:`~fluxmusic.training.optim.lr_multiplier`, a pure function of the step), ``logs/metrics.csv``
+(:class:`~fluxmusic.training.metrics.MetricsLogger`) and the fault points of the crash tests
+(:func:`~fluxmusic.training.faults.maybe_kill`). A component checkpoint::
 
     checkpoints/step_000200/
-      model.safetensors           the trained module (the vocoder's discriminator: discriminator.safetensors)
-      config.json                 {"model_type": ..., "config": <the module's config>, "step": ..., "train": ...}
-      training_state.pt           step, optimizer states, torch.Generator states, extra tensors
+      model.safetensors      the trained module (the vocoder's discriminator: discriminator.safetensors)
+      config.json            {"model_type": ..., "config": <the module's config>, "step": ..., "train": ...}
+      training_state.pt      step, optimizer states, torch.Generator states, extra tensors
 
 Every random draw comes from the tenant's generators, whose states are saved, and the schedule depends on
 the step alone, so a resumed run ends bit for bit where an uninterrupted one does (on CPU).
@@ -24,45 +25,28 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
 
 from fluxmusic.data.clip_bank import ClipBank, snapshot_clips
 from fluxmusic.training.checkpoint import latest_checkpoint, load_training_state, save_checkpoint
-from fluxmusic.training.components.sections import ClipDataConfig, ComponentOptimConfig, ComponentRunConfig
+from fluxmusic.training.components.sections import ClipDataConfig, ComponentTrainConfig
 from fluxmusic.training.config import absolute_paths
 from fluxmusic.training.faults import maybe_kill
 from fluxmusic.training.metrics import MetricsLogger
 from fluxmusic.training.optim import lr_multiplier, set_lr
 from fluxmusic.training.runs import TrainResult, open_run_dir, resume_point
 
-__all__ = ["ComponentConfig", "Tenant", "load_clip_banks", "run_component"]
+__all__ = ["Tenant", "load_clip_banks", "run_component"]
 
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 
 
-class ComponentConfig(Protocol):
-    """What the loop reads of a component trainer's config (a ``SectionedConfig``)."""
-
-    @property
-    def run(self) -> ComponentRunConfig: ...
-
-    @property
-    def data(self) -> ClipDataConfig: ...
-
-    @property
-    def optim(self) -> ComponentOptimConfig: ...
-
-    def to_dict(self) -> dict[str, Any]: ...
-
-    def save_json(self, path: str | os.PathLike[str]) -> Path: ...
-
-
-C = TypeVar("C", bound=ComponentConfig)
+C = TypeVar("C", bound=ComponentTrainConfig)
 
 
 @dataclass
@@ -82,7 +66,7 @@ class Tenant:
         model_config: The module's own config (``config.json``: a checkpoint alone rebuilds it).
         tensors: Other tensors a checkpoint keeps (restored into this dict by key).
         evaluate: Held-out metrics, logged every ``run.eval_every`` steps (None: no evaluation).
-        export: Writes the finished model into the folder it is given (None: nothing to export).
+        export: Writes the finished model (given the folder and the steps done; None: no export).
         optional: Modules a checkpoint may lack; they then start fresh (e.g. a discriminator switched on
             when a reconstruction-only run is continued).
     """
@@ -97,7 +81,7 @@ class Tenant:
     model_config: dict[str, Any]
     tensors: dict[str, Tensor] = field(default_factory=dict)
     evaluate: Callable[[], dict[str, float]] | None = None
-    export: Callable[[Path], Path] | None = None
+    export: Callable[[Path, int], Path] | None = None
     optional: frozenset[str] = frozenset()
 
 
@@ -124,7 +108,8 @@ def run_component(
 
     Args:
         config: The run's config.
-        resume: None (a new run), the run folder, or ``"auto"`` (see :func:`~fluxmusic.training.runs.resume_point`).
+        resume: None (a new run), the run folder, or ``"auto"``
+            (see :func:`~fluxmusic.training.runs.resume_point`).
         build: Builds the tenant once the run folder is open (its clip lists are snapshotted there).
 
     Returns:
@@ -141,23 +126,33 @@ def run_component(
     step, last_loss = _loop(config, tenant, step)
     export = None
     if config.run.export and tenant.export is not None and step >= config.run.max_steps:
-        export = tenant.export(run_dir / "final")
+        export = tenant.export(run_dir / "final", step)
     return TrainResult(run_dir, step, latest_checkpoint(run_dir), export, last_loss, tenant.model)
 
 
-def _loop(config: ComponentConfig, tenant: Tenant, step: int) -> tuple[int, float | None]:
+def _loop(config: ComponentTrainConfig, tenant: Tenant, step: int) -> tuple[int, float | None]:
+    """Train from ``step`` to the end of this invocation; returns (steps done, last logged loss)."""
     run = config.run
-    run_dir = Path(run.dir)
     columns = ("step", *tenant.parts, "lr", "grad_norm", "s_per_step", "cpu_s_per_step", "elapsed_s")
-    metrics = MetricsLogger(run_dir, step, run.tensorboard, run.max_steps, columns, columns[1:-1])
+    metrics = MetricsLogger(Path(run.dir), step, run.tensorboard, run.max_steps, columns, columns[1:-1])
+    _set_mode(tenant, training=True)
+    try:
+        return _steps(config, tenant, step, metrics)
+    finally:
+        metrics.close()
+        _set_mode(tenant, training=False)
+
+
+def _steps(
+    config: ComponentTrainConfig, tenant: Tenant, step: int, metrics: MetricsLogger
+) -> tuple[int, float | None]:
+    run = config.run
     factor = lr_multiplier(config.optim, run.max_steps)
     end = min(run.stop_at, run.max_steps) if step < run.stop_at else run.max_steps
     started = time.perf_counter()
     clock = (started, time.process_time())
     sums: dict[str, Tensor] = {}
     count, last_loss = 0, None
-    for module in tenant.modules.values():
-        module.train()
     while step < end:
         lr = config.optim.lr * factor(step)
         for optimizer in tenant.optimizers.values():
@@ -186,22 +181,22 @@ def _loop(config: ComponentConfig, tenant: Tenant, step: int) -> tuple[int, floa
                 "stopping after %.1f minutes at step %d (resume the run to go on)", run.max_minutes, step
             )
             break
-    metrics.close()
-    for module in tenant.modules.values():
-        module.eval()
     return step, last_loss
 
 
+def _set_mode(tenant: Tenant, training: bool) -> None:
+    for module in (tenant.model, *tenant.modules.values()):
+        module.train(training)
+
+
 def _evaluate(tenant: Tenant, step: int) -> None:
-    for module in tenant.modules.values():
-        module.eval()
+    _set_mode(tenant, training=False)
     results = tenant.evaluate() if tenant.evaluate is not None else {}
     logger.info("step %d held-out %s", step, ", ".join(f"{k} {v:.4f}" for k, v in results.items()))
-    for module in tenant.modules.values():
-        module.train()
+    _set_mode(tenant, training=True)
 
 
-def _save(config: ComponentConfig, tenant: Tenant, step: int) -> Path:
+def _save(config: ComponentTrainConfig, tenant: Tenant, step: int) -> Path:
     training_state = {
         "version": FORMAT_VERSION,
         "step": step,
