@@ -41,6 +41,7 @@ class ComponentType:
         save: ``(component, model folder) -> entry``: write the component's files, return its entry.
         folders: Option keys that may name folders inside the model folder (relative paths).
         defaults: Options an entry may leave out.
+        options: The option keys an entry may hold (``None``: the builder checks its own).
     """
 
     name: str
@@ -49,6 +50,7 @@ class ComponentType:
     save: Saver | None = None
     folders: tuple[str, ...] = ()
     defaults: tuple[tuple[str, Any], ...] = ()
+    options: tuple[str, ...] | None = None
 
 
 def _hifigan(options: dict[str, Any], root: Path, device: torch.device) -> Any:
@@ -102,8 +104,11 @@ REGISTRY: dict[str, dict[str, ComponentType]] = {
             _save_hifigan,
             folders=("path",),
             defaults=(("path", "vocoder"),),
+            options=("path", "subfolder"),
         ),
-        "griffin-lim": ComponentType("griffin-lim", _griffin_lim, _griffin_lim_class, _save_griffin_lim),
+        "griffin-lim": ComponentType(
+            "griffin-lim", _griffin_lim, _griffin_lim_class, _save_griffin_lim, options=("n_iter", "momentum")
+        ),
     },
     "text_encoder": {
         "t5-clap": ComponentType("t5-clap", _text("t5-clap"), folders=("t5", "clap")),
@@ -130,7 +135,13 @@ def _entry(slot: str, entry: Any, where: Path) -> tuple[ComponentType, dict[str,
             f"unknown {slot} type {name!r} in {where}; use one of {', '.join(component_types(slot))}"
         )
     kind = REGISTRY[slot][name]
-    return kind, {**dict(kind.defaults), **{k: v for k, v in entry.items() if k != "type"}}
+    options = {k: v for k, v in entry.items() if k != "type"}
+    unknown = sorted(set(options) - set(kind.options)) if kind.options is not None else []
+    if unknown:
+        raise InputError(
+            f"{where}: bad {slot} options {unknown} for type {name!r}; it takes {', '.join(kind.options)}"
+        )
+    return kind, {**dict(kind.defaults), **options}
 
 
 def component_folders(slot: str, entry: Any, root: Path) -> list[str]:
