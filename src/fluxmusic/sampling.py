@@ -215,6 +215,10 @@ class SampleSettings:
         return cls(**values)
 
 
+SETTING_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(SampleSettings))
+"""The field names, in order (``pipe(...)`` takes a keyword argument of each name)."""
+
+
 def check_defaults(defaults: Mapping[str, Any], where: str = "defaults") -> dict[str, Any]:
     """Validate a model folder's ``defaults`` table; returns it with values normalised.
 

@@ -15,15 +15,15 @@ from torch import Tensor
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE: int = 16000
-N_FFT: int = 1024
-HOP_LENGTH: int = 160
-WIN_LENGTH: int = 1024
-N_MELS: int = 64
-F_MIN: float = 0.0
-F_MAX: float = 8000.0
-LOG_CLAMP: float = 1e-5
-N_FREQS: int = N_FFT // 2 + 1
+SAMPLE_RATE = 16000
+N_FFT = 1024
+HOP_LENGTH = 160
+WIN_LENGTH = 1024
+N_MELS = 64
+F_MIN = 0.0
+F_MAX = 8000.0
+LOG_CLAMP = 1e-5
+N_FREQS = N_FFT // 2 + 1
 
 
 def frames_for(duration_s: float) -> int:

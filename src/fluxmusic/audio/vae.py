@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from fluxmusic.audio.pretrained import PretrainedComponent
 from fluxmusic.errors import InputError
-from fluxmusic.hub import resolve_folder
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +38,6 @@ AUDIOLDM2_VAE_CONFIG: dict[str, Any] = {
     "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"],
 }
 """``cvssp/audioldm2`` subfolder ``vae`` config (reference.md section 4); 55,376,873 parameters."""
-
-WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
-CONFIG_NAME = "config.json"
 
 
 @dataclass(frozen=True)
@@ -104,7 +100,7 @@ def _cast(module: nn.Module, dtype: torch.dtype) -> None:
     nn.Module.to(module, dtype=dtype)
 
 
-class AudioVAE(nn.Module):
+class AudioVAE(PretrainedComponent, nn.Module):
     """Mel-spectrogram VAE working in scaled-latent space.
 
     Build with :meth:`from_config` (random weights, any ``AutoencoderKL`` config) or
@@ -115,6 +111,9 @@ class AudioVAE(nn.Module):
     Args:
         autoencoder: The wrapped diffusers ``AutoencoderKL``.
     """
+
+    default_subfolder = "vae"
+    weights_name = "diffusion_pytorch_model.safetensors"
 
     def __init__(self, autoencoder: nn.Module) -> None:
         super().__init__()
@@ -160,38 +159,16 @@ class AudioVAE(nn.Module):
         return cls(autoencoder).to(device=device, dtype=dtype)
 
     @classmethod
-    def from_pretrained(
-        cls,
-        name_or_dir: str | os.PathLike[str] = "cvssp/audioldm2",
-        subfolder: str | None = "vae",
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-        **hub: Any,
-    ) -> AudioVAE:
-        """Load weights from a hub id or a local folder (``folder/subfolder`` or the folder itself).
-
-        Only ``config.json`` + ``diffusion_pytorch_model.safetensors`` are read.
-
-        ``hub`` (``revision``, ``cache_dir``, ``local_files_only``): see :func:`fluxmusic.hub.resolve_folder`.
-
-        Raises:
-            fluxmusic.hub.WeightsNotFoundError: Files missing or not obtainable (one-line message).
-        """
+    def _from_folder(cls, folder: Path, dtype: torch.dtype | None) -> AudioVAE:
         from diffusers import AutoencoderKL
 
-        files = (CONFIG_NAME, WEIGHTS_NAME)
-        folder = resolve_folder(name_or_dir, subfolder, files, component="AudioVAE", **hub)
-        autoencoder = AutoencoderKL.from_pretrained(
+        kl = AutoencoderKL.from_pretrained(
             str(folder), use_safetensors=True, local_files_only=True, torch_dtype=dtype
         )
-        return cls(autoencoder).to(device=device, dtype=dtype)
+        return cls(kl)
 
-    def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
-        """Write ``config.json`` and safetensors weights into ``directory`` (loadable by from_pretrained)."""
-        directory = Path(directory)
-        self.autoencoder.save_pretrained(str(directory), safe_serialization=True)
-        return directory
+    def _inner(self) -> Any:
+        return self.autoencoder
 
     @property
     def config(self) -> dict[str, Any]:

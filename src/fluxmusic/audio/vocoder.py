@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import os
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -20,8 +19,8 @@ from torch import Tensor, nn
 
 from fluxmusic.audio.clips import fit_length
 from fluxmusic.audio.mel import HOP_LENGTH, N_FFT, SAMPLE_RATE, WIN_LENGTH, mel_basis
+from fluxmusic.audio.pretrained import PretrainedComponent
 from fluxmusic.errors import InputError
-from fluxmusic.hub import resolve_folder
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +37,6 @@ AUDIOLDM2_VOCODER_CONFIG: dict[str, Any] = {
     "initializer_range": 0.01,
 }
 """``cvssp/audioldm2`` subfolder ``vocoder`` config (reference.md section 4); 55,264,897 parameters."""
-
-WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
 
 
 @runtime_checkable
@@ -70,12 +66,15 @@ def _as_batch(mel: Tensor, n_mels: int) -> Tensor:
     return mel
 
 
-class HifiGanVocoder(nn.Module):
+class HifiGanVocoder(PretrainedComponent, nn.Module):
     """The AudioLDM2 HiFi-GAN vocoder (transformers ``SpeechT5HifiGan``).
 
     Args:
         hifigan: The wrapped ``SpeechT5HifiGan``.
     """
+
+    default_subfolder = "vocoder"
+    weights_name = "model.safetensors"
 
     def __init__(self, hifigan: nn.Module) -> None:
         super().__init__()
@@ -106,36 +105,13 @@ class HifiGanVocoder(nn.Module):
         return cls(hifigan).to(device=device, dtype=dtype)
 
     @classmethod
-    def from_pretrained(
-        cls,
-        name_or_dir: str | os.PathLike[str] = "cvssp/audioldm2",
-        subfolder: str | None = "vocoder",
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-        **hub: Any,
-    ) -> HifiGanVocoder:
-        """Load weights from a hub id or a local folder (``folder/subfolder`` or the folder itself).
-
-        Only ``config.json`` + ``model.safetensors`` are read.
-
-        ``hub`` (``revision``, ``cache_dir``, ``local_files_only``): see :func:`fluxmusic.hub.resolve_folder`.
-
-        Raises:
-            fluxmusic.hub.WeightsNotFoundError: Files missing or not obtainable (one-line message).
-        """
+    def _from_folder(cls, folder: Path, dtype: torch.dtype | None) -> HifiGanVocoder:
         from transformers import SpeechT5HifiGan
 
-        files = (CONFIG_NAME, WEIGHTS_NAME)
-        folder = resolve_folder(name_or_dir, subfolder, files, component="HifiGanVocoder", **hub)
-        hifigan = SpeechT5HifiGan.from_pretrained(str(folder), use_safetensors=True, local_files_only=True)
-        return cls(hifigan).to(device=device, dtype=dtype)
+        return cls(SpeechT5HifiGan.from_pretrained(str(folder), use_safetensors=True, local_files_only=True))
 
-    def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` into ``directory``."""
-        directory = Path(directory)
-        self.hifigan.save_pretrained(str(directory))
-        return directory
+    def _inner(self) -> Any:
+        return self.hifigan
 
     @property
     def sample_rate(self) -> int:

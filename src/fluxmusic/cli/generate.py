@@ -35,27 +35,13 @@ def add_guidance_shape(p: argparse.ArgumentParser, default: str) -> None:
     )
 
 
-SETTING_FLAGS = (
-    "duration",
-    "steps",
-    "guidance",
-    "guidance_interval",
-    "guidance_eta",
-    "sampler",
-    "shift",
-    "negative_prompt",
-    "seed",
-    "bpm",
-)
-"""The ``SampleSettings`` fields the command line sets, each from the flag of the same name."""
+def given_settings(args: argparse.Namespace, names: tuple[str, ...] | None = None) -> dict[str, object]:
+    """The sampling settings given on the command line (each ``SampleSettings`` field from the flag of the
+    same name; ``None`` = not given), checked before any model loads by ``SampleSettings`` itself; a bad
+    one ends as one line naming its flag."""
+    from fluxmusic.sampling import SETTING_FIELDS, SampleSettings, SettingsError
 
-
-def given_settings(args: argparse.Namespace, names: tuple[str, ...] = SETTING_FLAGS) -> dict[str, object]:
-    """The sampling settings given on the command line (``None`` = not given), checked before any model
-    loads by ``SampleSettings`` itself; a bad one ends as one line naming its flag."""
-    from fluxmusic.sampling import SampleSettings, SettingsError
-
-    given = {k: getattr(args, k, None) for k in names}
+    given = {k: getattr(args, k, None) for k in (names or SETTING_FIELDS)}
     try:
         SampleSettings.resolve(default_duration=1.0, **given)
     except SettingsError as err:

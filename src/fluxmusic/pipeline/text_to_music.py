@@ -27,7 +27,7 @@ from fluxmusic.modelfolder.index import PipelineSpec
 from fluxmusic.modelfolder.load import Components, save_model_dir
 from fluxmusic.pipeline.outputs import AudioOutput
 from fluxmusic.pipeline.request import per_row, repeat_prompts, tempo_rows, with_seed
-from fluxmusic.sampling import MAX_SEED, SampleSettings, SettingsError
+from fluxmusic.sampling import MAX_SEED, SETTING_FIELDS, SampleSettings, SettingsError
 from fluxmusic.text.base import TextConditioner, TextEmbedding
 
 logger = logging.getLogger(__name__)
@@ -331,18 +331,8 @@ class FluxMusicPipeline:
         """
         if seed is not None and generator is not None:
             raise InputError("give seed or generator, not both")
-        settings = self.settings(
-            negative_prompt=negative_prompt,
-            duration=duration,
-            steps=steps,
-            guidance=guidance,
-            guidance_interval=guidance_interval,
-            guidance_eta=guidance_eta,
-            sampler=sampler,
-            shift=shift,
-            seed=seed,
-            bpm=bpm,
-        )
+        given = locals()  # the parameters named like SampleSettings fields, exactly
+        settings = self.settings(**{name: given[name] for name in SETTING_FIELDS})
         return self.generate(prompt, settings, num_per_prompt, generator=generator, progress=progress)
 
     def generate(

@@ -11,12 +11,14 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
 
 from fluxmusic.errors import InputError
+from fluxmusic.hub import folder_fingerprint
 
 __all__ = [
     "MODES",
@@ -264,6 +266,9 @@ def set_precision_(model: nn.Module, dtype: torch.dtype, keep_fp32: tuple[str, .
     return model
 
 
+E = TypeVar("E", bound="FrozenEncoder")
+
+
 class FrozenEncoder:
     """One frozen model and its tokenizer: device, precision, ``release()`` and reload.
 
@@ -292,6 +297,22 @@ class FrozenEncoder:
         self._device = first.device
         dtypes = {p.dtype for p in model.parameters()}
         self._dtype = next((d for d in dtypes if d != torch.float32), torch.float32)
+
+    @classmethod
+    def from_folder(
+        cls: type[E],
+        load: Callable[[torch.device, torch.dtype], nn.Module],
+        tokenizer: Any,
+        folder: Path,
+        source: str,
+        device: torch.device | str,
+        dtype: torch.dtype | None,
+    ) -> E:
+        """An encoder whose weights ``load(device, dtype)`` reads from ``folder`` (and re-reads after
+        ``release()``); ``source`` is the repo id or folder and subfolder it came from."""
+        dtype = dtype or default_dtype(device)
+        weights_id = f"{source}@{folder_fingerprint(folder)}"
+        return cls(load(torch.device(device), dtype), tokenizer, weights_id=weights_id, loader=load)
 
     @property
     def model(self) -> nn.Module:

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from fluxmusic.hub import WeightsNotFoundError, folder_fingerprint, read_state_dict, resolve_folder
+from fluxmusic.hub import WeightsNotFoundError, read_state_dict, resolve_folder
 from fluxmusic.text.base import FrozenEncoder, TextMode, default_dtype, pad_tokens, set_precision_
 from fluxmusic.text.lowmem import materialize_, params_on_meta
 
@@ -133,23 +133,15 @@ class ClapTextEncoder(FrozenEncoder):
         """
         from transformers import AutoTokenizer
 
-        folder = resolve_folder(
-            name_or_dir,
-            subfolder,
-            ["config.json", ("tokenizer.json", "vocab.json")],
-            need_weights=True,
-            revision=revision,
-            cache_dir=cache_dir,
-            local_files_only=local_files_only,
-        )
+        hub = {"revision": revision, "cache_dir": cache_dir, "local_files_only": local_files_only}
+        required = ["config.json", ("tokenizer.json", "vocab.json")]
+        folder = resolve_folder(name_or_dir, subfolder, required, need_weights=True, **hub)
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
-        dtype = dtype or default_dtype(device)
 
         def load(device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
             return load_clap_text_tower(folder, dtype).to(device)
 
-        weights_id = f"{name_or_dir}/{subfolder or ''}@{folder_fingerprint(folder)}"
-        return cls(load(torch.device(device), dtype), tokenizer, weights_id=weights_id, loader=load)
+        return cls.from_folder(load, tokenizer, folder, f"{name_or_dir}/{subfolder or ''}", device, dtype)
 
     @classmethod
     def from_config(

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from fluxmusic.hub import folder_fingerprint, resolve_folder
+from fluxmusic.hub import resolve_folder
 from fluxmusic.text.base import FrozenEncoder, TextMode, default_dtype, pad_tokens, set_precision_
 from fluxmusic.text.lowmem import materialize_, params_on_meta
 
@@ -103,7 +103,6 @@ class T5Encoder(FrozenEncoder):
             name_or_dir, tokenizer_subfolder, [("tokenizer.json", "spiece.model")], **hub
         )
         tokenizer = AutoTokenizer.from_pretrained(str(tok_folder))
-        dtype = dtype or default_dtype(device)
 
         def load(device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
             from transformers import T5EncoderModel
@@ -111,8 +110,7 @@ class T5Encoder(FrozenEncoder):
             model = T5EncoderModel.from_pretrained(str(folder), dtype=dtype)
             return set_precision_(model, dtype, _KEEP_FP32).to(device)
 
-        weights_id = f"{name_or_dir}/{subfolder or ''}@{folder_fingerprint(folder)}"
-        return cls(load(torch.device(device), dtype), tokenizer, weights_id=weights_id, loader=load)
+        return cls.from_folder(load, tokenizer, folder, f"{name_or_dir}/{subfolder or ''}", device, dtype)
 
     @classmethod
     def from_config(
