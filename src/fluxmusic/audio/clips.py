@@ -8,12 +8,13 @@ log-mel is then padded or truncated to ``duration * 100`` frames, padded frames 
 Silence is handled explicitly: a window whose peak (after removing the mean) is at most
 ``silence_threshold`` cannot be scaled to 0.5; :func:`normalize_peak` raises :class:`SilentAudioError`,
 and :func:`prepare_clip` / :func:`load_clip` return it unscaled with ``Clip.silent = True`` so a data
-pipeline can skip it.
+pipeline can skip it. A window holding NaN/Inf raises :class:`NonFiniteAudioError` (never a NaN clip).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 
@@ -34,6 +35,10 @@ DEFAULT_DURATION_S: float = 10.24
 
 class SilentAudioError(InputError):
     """A waveform is (numerically) silent, so its peak cannot be normalised."""
+
+
+class NonFiniteAudioError(InputError):
+    """A waveform holds NaN or Inf samples (a corrupt source), so it cannot become a training clip."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,7 @@ def normalize_peak(
 
     Raises:
         SilentAudioError: The mean-removed peak is at most ``silence_threshold``.
+        NonFiniteAudioError: The waveform holds NaN/Inf, or overflows float32 once centred.
 
     Shapes:
         waveform: (S,)
@@ -95,6 +101,10 @@ def normalize_peak(
     """
     centered = waveform - waveform.mean()
     current = float(centered.abs().max()) if centered.numel() else 0.0
+    if not math.isfinite(current):
+        raise NonFiniteAudioError(
+            f"waveform holds NaN or Inf samples (or overflows once centred, peak {current}); skip this clip"
+        )
     if current <= silence_threshold:
         raise SilentAudioError(
             f"waveform is silent (peak {current:.3g} <= {silence_threshold:.3g}); skip this clip"

@@ -1,7 +1,8 @@
 """Audio file reading, writing and resampling (soundfile + soxr).
 
 Every failure to read a file raises :class:`AudioFileError` naming the path and what to do; nothing here
-ever substitutes silence for a missing or broken file.
+ever substitutes silence for a missing or broken file. Samples that are NaN or infinite (possible only in
+float-encoded files) make a file corrupt: :func:`read_audio` refuses them.
 """
 
 from __future__ import annotations
@@ -15,18 +16,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from fluxmusic.audio.formats import WRITE_FORMATS
 from fluxmusic.audio.mel import SAMPLE_RATE
 from fluxmusic.errors import InputError
 
 logger = logging.getLogger(__name__)
-
-WRITE_FORMATS: dict[str, tuple[str, str]] = {
-    "wav": ("WAV", "PCM_16"),
-    "flac": ("FLAC", "PCM_16"),
-    "ogg": ("OGG", "VORBIS"),
-    "mp3": ("MP3", "MPEG_LAYER_III"),
-}
-"""Supported output formats: name -> (soundfile format, default subtype)."""
 
 
 class AudioFileError(InputError):
@@ -42,12 +36,14 @@ class AudioInfo:
         num_frames: Samples per channel.
         channels: Number of channels.
         format: soundfile format name (e.g. ``"WAV"``, ``"FLAC"``).
+        subtype: soundfile subtype (e.g. ``"PCM_16"``, ``"FLOAT"``); only float subtypes hold NaN/Inf.
     """
 
     sample_rate: int
     num_frames: int
     channels: int
     format: str
+    subtype: str = ""
 
     @property
     def duration_s(self) -> float:
@@ -55,10 +51,19 @@ class AudioInfo:
         return self.num_frames / self.sample_rate
 
 
+FLOAT_SUBTYPES: tuple[str, ...] = ("FLOAT", "DOUBLE")
+"""The soundfile subtypes that store floats, the only encodings whose samples can be NaN or Inf."""
+
+
 def _check_exists(path: Path) -> None:
-    if not path.exists():
-        raise AudioFileError(f"{path}: audio file not found; check the path (relative to {os.getcwd()})")
-    if not path.is_file():
+    try:
+        exists, is_file = path.exists(), path.is_file()
+    except (OSError, ValueError) as err:  # a name too long for the file system, a NUL byte in it
+        raise AudioFileError(f"{path}: cannot open this path ({err}); fix the path") from None
+    if not exists:
+        where = "" if path.is_absolute() else f" (relative to the working directory {os.getcwd()})"
+        raise AudioFileError(f"{path}: audio file not found; check the path{where}")
+    if not is_file:
         raise AudioFileError(f"{path}: is not a file; pass the path of an audio file")
 
 
@@ -86,7 +91,35 @@ def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
         ) from err
     if info.frames <= 0 or info.samplerate <= 0:
         raise AudioFileError(f"{path}: contains no audio samples; re-export it or remove it from the data")
-    return AudioInfo(int(info.samplerate), int(info.frames), int(info.channels), str(info.format))
+    return AudioInfo(
+        int(info.samplerate), int(info.frames), int(info.channels), str(info.format), str(info.subtype)
+    )
+
+
+def count_non_finite(path: str | os.PathLike[str], start: int = 0, frames: int = -1) -> int:
+    """Count the NaN/Inf samples (any channel) of a region of a file, reading it in blocks.
+
+    Args:
+        path: An audio file; files with a non-float subtype (see :data:`FLOAT_SUBTYPES`) return 0 unread.
+        start: First frame.
+        frames: Frames to scan (``-1``: to the end).
+
+    Raises:
+        AudioFileError: the file cannot be decoded.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    if audio_info(path).subtype not in FLOAT_SUBTYPES:
+        return 0
+    count = 0
+    try:
+        blocks = sf.blocks(str(path), blocksize=1 << 16, start=start, frames=frames, dtype="float32")
+        for block in blocks:
+            count += int(block.size - np.count_nonzero(np.isfinite(block)))
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise AudioFileError(f"{path}: cannot decode audio ({err}); re-encode it or remove it") from err
+    return count
 
 
 def resample(waveform: Tensor, orig_sr: int, new_sr: int) -> Tensor:
@@ -143,7 +176,8 @@ def read_audio(
         The waveform, float32, on CPU.
 
     Raises:
-        AudioFileError: Missing, undecodable or empty file, a window past the end, or a bad channel.
+        AudioFileError: Missing, undecodable or empty file, a window past the end, a bad channel, or
+            NaN/Inf samples in what it would return (a corrupt file).
 
     Shapes:
         output: (S,)
@@ -170,6 +204,12 @@ def read_audio(
     if data.shape[0] == 0:
         raise AudioFileError(f"{path}: no audio samples in the requested window; check offset/duration")
     mono = data.mean(axis=1) if channel is None else data[:, channel]
+    if not np.isfinite(mono).all():
+        bad = int(mono.size - np.count_nonzero(np.isfinite(mono)))
+        raise AudioFileError(
+            f"{path}: corrupt: {bad} NaN or Inf sample(s) from {start / info.sample_rate:.3f} s; "
+            "re-export the file or remove it"
+        )
     waveform = torch.from_numpy(np.ascontiguousarray(mono))
     if sample_rate is not None:
         waveform = resample(waveform, info.sample_rate, sample_rate)

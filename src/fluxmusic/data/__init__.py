@@ -2,7 +2,9 @@
 
 - ``data.manifest``: the manifest formats (``.json``, ``.jsonl``, ``.csv``);
 - ``data.check``: ``fluxmusic data check``, every item opened and decoded;
+- ``data.items``: one item's audio for training, with the corruption checks (truncated, NaN/Inf) all share;
 - ``data.dataset``: training datasets (clips from audio files, latents from shards) and the seeded sampler;
+- ``data.outputs``: output paths checked before the work (never onto an input, writable);
 - ``data.shards``: the preprocessed-shard format; ``data.preprocess`` writes it;
 - ``data.clip_bank``: fixed clip sets for the component trainers;
 - ``data.demo``: the rendered demo dataset builder (see docs/demo-dataset.md).

@@ -23,7 +23,9 @@ import torch
 from torch import Tensor
 
 from fluxmusic.audio import HOP_LENGTH, clip_log_mel, load_clip
+from fluxmusic.data.manifest import read_manifest
 from fluxmusic.errors import InputError
+from fluxmusic.files import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +39,11 @@ def list_clips(data_dir: str | os.PathLike[str], split: str) -> list[str]:
     data_dir = Path(data_dir)
     manifest = data_dir / f"{split}.json"
     if manifest.is_file():
-        paths = [str(entry["wav"]) for entry in json.loads(manifest.read_text())]
+        paths = [item.wav for item in read_manifest(manifest)]
     else:
         paths = []
         for record_path in sorted((data_dir / "records").glob("*.json")):
-            record = json.loads(record_path.read_text())
+            record = json.loads(record_path.read_text(encoding="utf-8-sig"))
             if record.get("split") == split and not record.get("rejected") and record.get("wav"):
                 if (data_dir / record["wav"]).is_file():
                     paths.append(str(record["wav"]))
@@ -64,12 +66,11 @@ def snapshot_clips(
     """
     path = Path(run_dir) / f"clips_{split}.json"
     if path.is_file():
-        return list(json.loads(path.read_text()))
+        return list(json.loads(path.read_text(encoding="utf-8-sig")))
     paths = list_clips(data_dir, split)
     if max_clips:
         paths = paths[:max_clips]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(paths, indent=0) + "\n")
+    atomic_write_text(path, json.dumps(paths, indent=0) + "\n")
     return paths
 
 

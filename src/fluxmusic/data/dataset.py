@@ -5,6 +5,8 @@ makes: the seed drives every random choice for that sample (crop offset, silent-
 fresh latent drawn from a stored posterior), so a sample is the same whichever worker, rank or resumed
 run loads it. An item that cannot be used (missing, corrupt, only silence) comes back as
 :class:`SkippedItem` with its path and reason; batches simply leave it out. Nothing is replaced by zeros.
+Corrupt means: undecodable, truncated, NaN/Inf samples (the checks of :mod:`fluxmusic.data.items`, where
+``AudioSample`` and ``read_item_clip`` live), or a shard row whose stored posterior is not finite.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from fluxmusic.data.items import AudioSample, read_item_clip
 from fluxmusic.data.manifest import ManifestItem
 from fluxmusic.data.shards import read_index, shard_metadata
 from fluxmusic.errors import InputError
@@ -52,17 +55,6 @@ class SkippedItem:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``item`` is 1-based)."""
         return {"item": self.index + 1, "index": self.index, "path": self.path, "reason": self.reason}
-
-
-@dataclass
-class AudioSample:
-    """A training clip with its (bpm, beat phase), (0, 0) without a tempo. Shapes: waveform (S,) at 16 kHz."""
-
-    index: int
-    waveform: Tensor
-    caption: str
-    offset_s: float
-    tempo: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclass
@@ -113,59 +105,6 @@ class LatentBatch:
     y: Tensor
     skipped: list[SkippedItem] = field(default_factory=list)
     tempo: Tensor = field(default_factory=lambda: torch.zeros(0, 2))
-
-
-def read_item_clip(
-    item: ManifestItem,
-    duration: float,
-    generator: torch.Generator,
-    max_tries: int = 3,
-    silence_threshold: float | None = None,
-    start_s: float | None = None,
-) -> AudioSample:
-    """Make a training clip from an item with the reference's rules, inside the item's region.
-
-    A window of ``duration`` seconds is drawn uniformly inside the region (``item.offset`` /
-    ``item.duration``), read at the file's own rate, and passed through ``prepare_clip`` (resample to
-    16 kHz, channel 0, remove the mean, peak 0.5, right-pad). A silent window is redrawn up to
-    ``max_tries`` times with the same generator.
-
-    Raises:
-        fluxmusic.audio.AudioFileError: the file cannot be read.
-        fluxmusic.audio.SilentAudioError: every tried window was silent.
-
-    Shapes:
-        AudioSample.waveform: (round(duration * 16000),)
-    """
-    from fluxmusic.audio import AudioFileError, SilentAudioError, audio_info, prepare_clip, read_audio
-    from fluxmusic.audio.clips import SILENCE_THRESHOLD, draw_offset
-
-    threshold = SILENCE_THRESHOLD if silence_threshold is None else silence_threshold
-    info = audio_info(item.path)
-    rate = info.sample_rate
-    region_start = int(round((item.offset or 0.0) * rate))
-    if region_start >= info.num_frames:
-        raise AudioFileError(f"{item.path}: offset {item.offset} s is past the end ({info.duration_s:.3f} s)")
-    region_frames = info.num_frames - region_start
-    if item.duration is not None:
-        region_frames = min(region_frames, int(round(item.duration * rate)))
-    window = int(round(duration * rate))
-    tries = 1 if start_s is not None else max(1, max_tries)
-    for _ in range(tries):
-        if start_s is None:
-            start = region_start + draw_offset(region_frames, window, generator)
-        else:
-            start = region_start + int(round(start_s * rate))
-        length = min(window, region_start + region_frames - start)
-        audio = read_audio(
-            item.path, sample_rate=None, offset=start / rate, duration=length / rate, channel=0
-        )
-        clip = prepare_clip(audio, rate, duration, offset=0.0, silence_threshold=threshold)
-        if not clip.silent:
-            return AudioSample(
-                item.index, clip.waveform, item.caption, start / rate, item.tempo_at(start / rate)
-            )
-    raise SilentAudioError(f"{item.path}: {tries} window(s) of {duration:g} s were silent")
 
 
 class AudioClipDataset(Dataset):
@@ -224,7 +163,8 @@ class LatentShardDataset(Dataset):
         root: The preprocess output folder (holding ``index.json``).
 
     Shapes:
-        dataset[(i, seed)]: LatentSample with latent (C, T, F), txt (L, D), txt_mask (L,), y (Dy,).
+        dataset[(i, seed)]: LatentSample with latent (C, T, F), txt (L, D), txt_mask (L,), y (Dy,), or
+            SkippedItem for a row that is not finite.
     """
 
     def __init__(self, root: str | Path) -> None:
@@ -259,13 +199,17 @@ class LatentShardDataset(Dataset):
         self._open(name)
         return self._meta[name][row]
 
-    def __getitem__(self, key: tuple[int, int]) -> LatentSample:
+    def __getitem__(self, key: tuple[int, int]) -> LatentSample | SkippedItem:
         i, seed = key
         name, row = self.rows[i]
         handle = self._open(name)
         info = self._meta[name][row]
         get = {k: handle.get_slice(k)[row : row + 1][0] for k in ("mean", "logvar", "txt", "txt_mask", "y")}
         mean, logvar = get["mean"].float(), get["logvar"].float()
+        bad = [k for k in ("mean", "logvar", "txt", "y") if not bool(torch.isfinite(get[k]).all())]
+        if bad:  # a damaged shard, or one written before preprocess refused non-finite rows
+            reason = f"corrupt: non-finite {' and '.join(bad)} in {name} row {row}; preprocess it again"
+            return SkippedItem(int(info["index"]), str(info.get("wav", "")), reason)
         eps = torch.randn(mean.shape, generator=torch.Generator().manual_seed(seed))
         latent = mean + torch.exp(0.5 * logvar) * eps
         return LatentSample(
@@ -289,12 +233,13 @@ class LatentShardDataset(Dataset):
 def collate(samples: Sequence[AudioSample | LatentSample | SkippedItem]) -> AudioBatch | LatentBatch:
     """Stack the usable samples of a micro-batch; skipped items are listed in ``skipped``.
 
-    A micro-batch may end up with zero rows (every item skipped); its tensors then have batch size 0.
+    A micro-batch may end up with zero rows (every item skipped); it is then an empty ``AudioBatch``
+    (batch size 0) whichever dataset it came from.
     """
     skipped = [s for s in samples if isinstance(s, SkippedItem)]
     kept = [s for s in samples if not isinstance(s, SkippedItem)]
     latent = [s for s in kept if isinstance(s, LatentSample)]
-    if latent:  # shards never skip, so a latent batch always has rows
+    if latent:
         return LatentBatch(
             torch.stack([s.latent for s in latent]),
             [s.caption for s in latent],

@@ -10,8 +10,9 @@ Every item may also give ``offset`` and ``duration`` (seconds) to restrict train
 file, and ``bpm`` (quarter-note beats per minute) with ``beat_phase`` (the fraction of a beat already
 gone at the file's start, default 0) for models with a tempo input (``fluxmusic.model.tempo``).
 Relative paths are resolved against the manifest's folder. Any other keys are kept in
-``ManifestItem.extra`` and otherwise ignored. Mistakes raise :class:`ManifestError` naming the file and
-the 1-based item number (and, for bad JSON, the line and column).
+``ManifestItem.extra`` and otherwise ignored. Manifests are UTF-8 (a leading byte-order mark is fine).
+Mistakes raise :class:`ManifestError` naming the file and the 1-based item number (and, for bad JSON, the
+line and column); so do files that are not manifests at all (binary, not UTF-8, over 4 GiB).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ __all__ = ["MANIFEST_FORMATS", "ManifestError", "ManifestItem", "read_manifest",
 MANIFEST_FORMATS: dict[str, str] = {".json": "json", ".jsonl": "jsonl", ".csv": "csv"}
 REQUIRED_KEYS: tuple[str, str] = ("wav", "label")
 OPTIONAL_KEYS: tuple[str, ...] = ("offset", "duration", "bpm", "beat_phase")
+MAX_MANIFEST_BYTES: int = 4 << 30
+"""The largest manifest read (4 GiB, some 20 million items); a bigger file is refused, not read in."""
 
 
 class ManifestError(InputError):
@@ -159,6 +162,8 @@ def _json_items(text: str, name: str) -> Iterator[tuple[Any, str]]:
             raise ManifestError(
                 f"{name}: item {number}: invalid JSON at line {err.lineno} column {err.colno}: {err.msg}"
             ) from None
+        except (ValueError, RecursionError) as err:
+            raise ManifestError(f"{name}: item {number}: {_json_problem(err)}") from None
         yield value, f"{name}: item {number}"
         while pos < len(text) and text[pos] in ws:
             pos += 1
@@ -182,27 +187,80 @@ def _jsonl_items(text: str, name: str) -> Iterator[tuple[Any, str]]:
         number += 1
         where = f"{name}: item {number} (line {line_no})"
         try:
-            yield json.loads(line), where
+            value = json.loads(line)
         except json.JSONDecodeError as err:
             raise ManifestError(f"{where}: invalid JSON at column {err.colno}: {err.msg}") from None
+        except (ValueError, RecursionError) as err:
+            raise ManifestError(f"{where}: {_json_problem(err)}") from None
+        yield value, where
+
+
+def _json_problem(err: BaseException) -> str:
+    """What is wrong with JSON that parses but cannot be held (a 5000-digit number, 100000 nested lists)."""
+    if isinstance(err, RecursionError):
+        return "invalid JSON: nested too deeply (a manifest item is a flat object)"
+    return f"invalid JSON: {str(err).split(';')[0]}"
 
 
 def _csv_items(text: str, name: str) -> Iterator[tuple[Any, str]]:
     reader = csv.DictReader(text.splitlines())
-    if reader.fieldnames is None:
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as err:
+        raise ManifestError(f"{name}: unreadable CSV header ({err})") from None
+    if fieldnames is None:
         return
-    header = [h.strip() for h in reader.fieldnames]
+    header = [h.strip() for h in fieldnames]
     missing = [key for key in REQUIRED_KEYS if key not in header]
     if missing:
         raise ManifestError(f"{name}: the CSV header must name columns 'wav' and 'label'; it has {header}")
     reader.fieldnames = header
-    for number, row in enumerate(reader, start=1):
+    number = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            raise ManifestError(
+                f"{name}: item {number + 1} (line {reader.line_num}): unreadable CSV ({err}); "
+                "check the quoting"
+            ) from None
+        number += 1
         where = f"{name}: item {number} (line {reader.line_num})"
         if None in row:
             raise ManifestError(
                 f"{where}: more fields than the header has columns (quote captions with commas)"
             )
         yield {k: v for k, v in row.items() if v is not None}, where
+
+
+def _read_text(path: Path) -> str:
+    """The manifest's text (UTF-8, a leading BOM dropped); binary, huge or unreadable files are refused."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            raise ManifestError(
+                f"{path}: the manifest is {size:,} bytes, over the {MAX_MANIFEST_BYTES:,} a manifest may "
+                "be; split it, or check that this is the manifest"
+            )
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ManifestError(f"manifest not found: {path}") from None
+    except (OSError, ValueError) as err:
+        raise ManifestError(f"cannot read manifest {path}: {err}") from None
+    if b"\x00" in data[: 1 << 16]:
+        raise ManifestError(
+            f"{path}: holds NUL bytes, so it is a binary file (or UTF-16), not a manifest; "
+            "give a UTF-8 .json, .jsonl or .csv manifest"
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ManifestError(
+            f"{path}: not UTF-8 text (byte 0x{data[err.start]:02x} at line {line}); save it as UTF-8"
+        ) from None
 
 
 def read_manifest(path: str | os.PathLike[str], format: str | None = None) -> list[ManifestItem]:
@@ -223,12 +281,7 @@ def read_manifest(path: str | os.PathLike[str], format: str | None = None) -> li
     fmt = format or MANIFEST_FORMATS.get(path.suffix.lower())
     if fmt not in MANIFEST_FORMATS.values():
         raise ManifestError(f"{path}: unknown manifest format; use {', '.join(MANIFEST_FORMATS)} files")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ManifestError(f"manifest not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ManifestError(f"cannot read manifest {path}: {err}") from None
+    text = _read_text(path)
     parse = {"json": _json_items, "jsonl": _jsonl_items, "csv": _csv_items}[fmt]
     root = path.resolve().parent
     items = [_item(raw, i, root, where) for i, (raw, where) in enumerate(parse(text, str(path)))]

@@ -78,12 +78,14 @@ def done_items(out_dir: str | os.PathLike[str]) -> tuple[set[int], list[dict[str
             done.update(int(info["index"]) for info in shard_metadata(handle))
     skipped = []
     for path in sorted(Path(out_dir).glob("skipped-r*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in path.read_text(encoding="utf-8-sig", errors="replace").splitlines():
             if line.strip():
                 try:
                     skipped.append(json.loads(line))
                 except json.JSONDecodeError:  # a line cut short by a crash: the item is simply redone
                     continue
+                if not isinstance(skipped[-1], dict) or "index" not in skipped[-1]:
+                    skipped.pop()  # not a skip record: the item is redone
     return done, skipped
 
 
@@ -148,10 +150,22 @@ def read_index(root: str | os.PathLike[str]) -> dict[str, Any]:
         raise MissingFilesError(
             f"{path} not found: run `fluxmusic preprocess MANIFEST {root}` (to the end) to make the shards"
         )
-    index = json.loads(path.read_text(encoding="utf-8"))
-    if index.get("format") != FORMAT:
-        raise InputError(f"{path} is not a fluxmusic latent index (format {index.get('format')!r})")
-    if not index["shards"]:
+    try:
+        index = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(
+            f"cannot read {path}: {err}; run `fluxmusic preprocess` again to rewrite it"
+        ) from None
+    except (ValueError, RecursionError) as err:
+        raise InputError(
+            f"{path}: invalid JSON ({str(err).splitlines()[0]}); "
+            "run `fluxmusic preprocess` again to rewrite it"
+        ) from None
+    found = index.get("format") if isinstance(index, dict) else type(index).__name__
+    if found != FORMAT:
+        raise InputError(f"{path} is not a fluxmusic latent index (format {found!r})")
+    shards = index.get("shards")
+    if not isinstance(shards, list) or not shards:
         raise InputError(f"{path} lists no shards: every item was skipped (see its 'skipped' list)")
     return index
 
