@@ -23,16 +23,45 @@ P = TypeVar("P", bound="PretrainedComponent")
 class PretrainedComponent:
     """``from_pretrained`` / ``save_pretrained`` for a wrapper around one diffusers or transformers model.
 
-    Subclasses set ``weights_name``, ``default_subfolder`` and implement ``_from_folder`` and ``_inner``.
+    Subclasses set ``weights_name``, ``default_subfolder`` and ``default_config`` and implement
+    ``_build`` (random weights from a full config), ``_from_folder`` and ``_inner``.
     """
 
     default_repo: ClassVar[str] = "cvssp/audioldm2"
     default_subfolder: ClassVar[str]
     weights_name: ClassVar[str]
+    default_config: ClassVar[dict[str, Any]]
+
+    @classmethod
+    def _build(cls: type[P], config: dict[str, Any], given: dict[str, Any]) -> P:
+        raise NotImplementedError
 
     @classmethod
     def _from_folder(cls: type[P], folder: Path, dtype: torch.dtype | None) -> P:
         raise NotImplementedError
+
+    @classmethod
+    def from_config(
+        cls: type[P],
+        config: dict[str, Any] | None = None,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        **overrides: Any,
+    ) -> P:
+        """Build with random weights from keys layered over ``default_config`` (AudioLDM2's).
+
+        Args:
+            config: Keyword arguments of the wrapped model's config.
+            device: Target device.
+            dtype: Target dtype.
+            **overrides: Further keys layered on top (e.g. ``block_out_channels=[32, 64]``).
+
+        Raises:
+            fluxmusic.errors.InputError: a key the wrapped model's config does not take.
+        """
+        given = {**(config or {}), **overrides}
+        return cls._build({**cls.default_config, **given}, given).to(device=device, dtype=dtype)  # type: ignore[attr-defined]
 
     def _inner(self) -> Any:
         raise NotImplementedError

@@ -114,37 +114,18 @@ class AudioVAE(PretrainedComponent, nn.Module):
 
     default_subfolder = "vae"
     weights_name = "diffusion_pytorch_model.safetensors"
+    default_config = AUDIOLDM2_VAE_CONFIG
 
     def __init__(self, autoencoder: nn.Module) -> None:
         super().__init__()
         self.autoencoder = autoencoder
 
     @classmethod
-    def from_config(
-        cls,
-        config: dict[str, Any] | None = None,
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-        **overrides: Any,
-    ) -> AudioVAE:
-        """Build a randomly initialised VAE.
-
-        Args:
-            config: ``AutoencoderKL`` keyword arguments layered over :data:`AUDIOLDM2_VAE_CONFIG`. Unless
-                given, ``down_block_types`` / ``up_block_types`` follow the length of ``block_out_channels``.
-            device: Target device.
-            dtype: Target dtype.
-            **overrides: Further keys layered on top (e.g. ``block_out_channels=[32, 64]``).
-
-        Returns:
-            The VAE.
-        """
+    def _build(cls, config: dict[str, Any], given: dict[str, Any]) -> AudioVAE:
+        """Unless given, ``down_block_types`` / ``up_block_types`` follow ``block_out_channels``' length."""
         from diffusers import AutoencoderKL
 
-        given = {**(config or {}), **overrides}
-        merged = {**AUDIOLDM2_VAE_CONFIG, **given}
-        merged = {k: v for k, v in merged.items() if not k.startswith("_")}
+        merged = {k: v for k, v in config.items() if not k.startswith("_")}
         depth = len(merged["block_out_channels"])
         for key, block in (
             ("down_block_types", "DownEncoderBlock2D"),
@@ -153,10 +134,9 @@ class AudioVAE(PretrainedComponent, nn.Module):
             if key not in given:
                 merged[key] = [block] * depth
         try:
-            autoencoder = AutoencoderKL(**merged)
+            return cls(AutoencoderKL(**merged))
         except TypeError as err:
             raise InputError(f"invalid AudioVAE config: {err}") from err
-        return cls(autoencoder).to(device=device, dtype=dtype)
 
     @classmethod
     def _from_folder(cls, folder: Path, dtype: torch.dtype | None) -> AudioVAE:

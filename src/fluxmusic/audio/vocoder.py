@@ -75,34 +75,21 @@ class HifiGanVocoder(PretrainedComponent, nn.Module):
 
     default_subfolder = "vocoder"
     weights_name = "model.safetensors"
+    default_config = AUDIOLDM2_VOCODER_CONFIG
 
     def __init__(self, hifigan: nn.Module) -> None:
         super().__init__()
         self.hifigan = hifigan
 
     @classmethod
-    def from_config(
-        cls,
-        config: dict[str, Any] | None = None,
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-        **overrides: Any,
-    ) -> HifiGanVocoder:
-        """Build a randomly initialised vocoder from keys layered over :data:`AUDIOLDM2_VOCODER_CONFIG`.
-
-        Raises:
-            ValueError: A key that ``SpeechT5HifiGanConfig`` does not take.
-        """
+    def _build(cls, config: dict[str, Any], given: dict[str, Any]) -> HifiGanVocoder:
         from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
 
-        merged = {**AUDIOLDM2_VOCODER_CONFIG, **(config or {}), **overrides}
         known = set(inspect.signature(SpeechT5HifiGanConfig.__init__).parameters)
-        unknown = sorted(set(merged) - known)
+        unknown = sorted(set(config) - known)
         if unknown:
             raise InputError(f"invalid HifiGanVocoder config keys: {', '.join(unknown)}")
-        hifigan = SpeechT5HifiGan(SpeechT5HifiGanConfig(**merged))
-        return cls(hifigan).to(device=device, dtype=dtype)
+        return cls(SpeechT5HifiGan(SpeechT5HifiGanConfig(**config)))
 
     @classmethod
     def _from_folder(cls, folder: Path, dtype: torch.dtype | None) -> HifiGanVocoder:

@@ -13,6 +13,7 @@ import logging
 import os
 import uuid
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import safe_open
@@ -86,6 +87,11 @@ class EmbeddingCache:
         return path
 
 
+def _delegated(name: str) -> Any:
+    """A read-only property answering with the wrapped conditioner's attribute ``name``."""
+    return property(lambda self: getattr(self.conditioner, name), doc=f"The wrapped conditioner's {name}.")
+
+
 class CachedConditioner(TextConditioner):
     """Wraps a conditioner: prompts found in ``cache`` are read back, only the rest are encoded.
 
@@ -124,25 +130,11 @@ class CachedConditioner(TextConditioner):
         logger.debug("text cache: %d prompts, %d encoded", len(prompts), len(todo))
         return TextEmbedding.cat([found[prompt] for prompt in prompts]).to(self.device)
 
-    @property
-    def txt_dim(self) -> int:
-        return self.conditioner.txt_dim
-
-    @property
-    def pooled_dim(self) -> int:
-        return self.conditioner.pooled_dim
-
-    @property
-    def cache_key(self) -> str:
-        return self.conditioner.cache_key
-
-    @property
-    def mode(self) -> str:
-        return self.conditioner.mode
-
-    @property
-    def device(self) -> torch.device:
-        return self.conditioner.device
+    txt_dim = _delegated("txt_dim")
+    pooled_dim = _delegated("pooled_dim")
+    cache_key = _delegated("cache_key")
+    mode = _delegated("mode")
+    device = _delegated("device")
 
     def release(self) -> None:
         self.conditioner.release()
