@@ -176,3 +176,24 @@ def test_a_failed_run_leaves_no_empty_folders(generate, one_line, tmp_path: Path
     )  # no tempo input
     assert status == 2 and one_line(err) and "no tempo input" in err
     assert _files(tmp_path) == []
+
+
+def test_weights_and_configs_get_the_umasks_permissions(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    """Defect 11: model folders were written 0600 (mkstemp ignores the umask), unreadable by others."""
+    import argparse
+
+    import torch
+
+    from fluxmusic.config import PRESETS
+    from fluxmusic.model import MusicFlux
+
+    torch.save(
+        {"ema": MusicFlux(PRESETS["tiny"]).state_dict(), "args": argparse.Namespace()}, tmp_path / "r.pt"
+    )
+    old = os.umask(0o022)
+    try:
+        assert cli("convert", str(tmp_path / "r.pt"), str(tmp_path / "out"))[0] == 0
+    finally:
+        os.umask(old)
+    for name in ("model.safetensors", "config.json"):
+        assert stat.S_IMODE((tmp_path / "out" / name).stat().st_mode) == 0o644, name
