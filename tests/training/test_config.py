@@ -58,6 +58,10 @@ def test_toml_round_trip_and_overrides(tmp_path: Path) -> None:
         (["optim.betas=[0.9]"], "optim.betas must be two numbers"),
         (["nodot=1"], "--set expects section.key=value"),
         (["run.trainer=vae"], "run.trainer = 'vae', but TrainConfig is the config of 'musicflux'"),
+        (["optim.lr=nan"], "optim.lr must be a finite number, got nan"),
+        (["ema.decay=-inf"], "ema.decay must be a finite number"),
+        (["run.seed=1\n[evil]\nx=1"], "--set takes one line"),
+        (["run.max_nonfinite=0"], "run.max_nonfinite must be >= 1"),
     ],
 )
 def test_bad_configs_name_the_key(tmp_path: Path, overrides: list[str], message: str) -> None:

@@ -114,3 +114,37 @@ def component_config(
         for name, values in layer.items():
             config.setdefault(name, {}).update(values)
     return config
+
+
+def metrics_rows(run_dir: Path) -> list[dict[str, str]]:
+    """The rows of ``RUN_DIR/logs/metrics.csv`` (read with its header)."""
+    import csv
+
+    with (run_dir / "logs" / "metrics.csv").open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def checkpoint_is_finite(checkpoint: Path) -> bool:
+    """Whether every tensor of every ``*.safetensors`` file of a checkpoint is finite."""
+    import torch
+    from safetensors.torch import load_file
+
+    files = sorted(checkpoint.glob("*.safetensors"))
+    return bool(files) and all(
+        bool(torch.isfinite(t).all())
+        for f in files
+        for t in load_file(str(f)).values()
+        if t.is_floating_point()
+    )
+
+
+def silent_first_manifest(root: Path, n_good: int = 4, n_silent: int = 2) -> Path:
+    """``write_tones`` with ``n_silent`` silent clips first: they pass the header check and are skipped
+    when loaded, so an unshuffled run's first micro-batch of ``n_silent`` items has no usable row."""
+    import soundfile as sf
+
+    manifest = write_tones(root, n=n_good)
+    sf.write(root / "audio" / "silent.wav", np.zeros(16000, dtype=np.float32), 16000)
+    items = [{"wav": "audio/silent.wav", "label": f"silence {i}"} for i in range(n_silent)]
+    manifest.write_text(json.dumps(items + json.loads(manifest.read_text())))
+    return manifest

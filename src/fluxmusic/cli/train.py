@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from fluxmusic.cli.console import UserError, is_rank0, quiet_third_party_progress, training_logs
 
@@ -76,10 +77,21 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cmd_train)
 
 
+def _check_preprocess_args(args: argparse.Namespace) -> None:
+    """Refuse bad options and outputs in one line before any model is loaded."""
+    for option, value in (("--batch-size", args.batch_size), ("--shard-size", args.shard_size)):
+        if value < 1:
+            raise UserError(f"{option} must be a positive integer, got {value}")
+    output = Path(args.output)
+    if output.exists() and not output.is_dir():
+        raise UserError(f"the preprocess output {output} is a file, not a folder; choose another OUTPUT")
+
+
 def _cmd_preprocess(args: argparse.Namespace) -> int:
     from fluxmusic.training.config import load_config
     from fluxmusic.training.prepare import prepare_shards
 
+    _check_preprocess_args(args)
     overrides = [*(args.set or []), f"data.manifest={json.dumps(args.manifest)}", 'data.shards=""']
     config = load_config(args.config, overrides)
     training_logs(args.quiet)

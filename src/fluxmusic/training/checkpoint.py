@@ -15,12 +15,16 @@
 
 A checkpoint is assembled in ``checkpoints/.tmp-step_000100-<pid>/`` and renamed into place only when
 every file is written and flushed, so a crash at any moment leaves the previous checkpoint intact; stale
-temporary folders are removed at the next start. ``load_musicflux(".../ema.safetensors")`` loads the
+temporary folders are removed at the next start. A write that fails (a full disk) removes its temporary
+folder and raises :class:`~fluxmusic.errors.WriteError` naming the file and the free space. Weights that
+are not finite are never written (:class:`~fluxmusic.training.guard.NonFiniteError`), so ``keep_last``
+never rotates the last finite checkpoint away. ``load_musicflux(".../ema.safetensors")`` loads the
 EMA weights (its ``config.json`` rebuilds the model).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -31,12 +35,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from fluxmusic.checkpoints import CheckpointError
-from fluxmusic.files import atomic_write
+from fluxmusic.errors import WriteError
+from fluxmusic.files import atomic_write, describe_write_error
 from fluxmusic.training.faults import maybe_kill
+from fluxmusic.training.guard import NonFiniteError, nonfinite_tensors
 
 __all__ = [
     "CHECKPOINT_RE",
@@ -45,7 +52,9 @@ __all__ = [
     "latest_checkpoint",
     "list_checkpoints",
     "load_training_state",
+    "read_weights",
     "save_checkpoint",
+    "write_state",
 ]
 
 logger = logging.getLogger(__name__)
@@ -144,22 +153,35 @@ def save_checkpoint(
     """
     run_dir = Path(run_dir)
     root = run_dir / "checkpoints"
-    root.mkdir(parents=True, exist_ok=True)
     name = checkpoint_name(step)
+    _refuse_nonfinite(run_dir, name, weights)
+    root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".tmp-{name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    for filename, state in weights.items():
-        tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
-        save_file(tensors, str(tmp / filename), metadata={"format": "pt", "step": str(step)})
-    (tmp / "config.json").write_text(json.dumps(config_json, indent=2, default=str) + "\n", encoding="utf-8")
-    for filename, write in (extra_files or {}).items():
-        write(tmp / filename)
-    maybe_kill("kill-in-checkpoint", step)
-    torch.save(dict(training_state), tmp / STATE_NAME)
-    for path in tmp.iterdir():
-        _fsync_file(path)
-    _fsync_dir(tmp)
+    current = tmp
+    try:
+        tmp.mkdir()
+        for filename, state in weights.items():
+            current = tmp / filename
+            tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+            save_file(tensors, str(current), metadata={"format": "pt", "step": str(step)})
+        current = tmp / "config.json"
+        current.write_text(json.dumps(config_json, indent=2, default=str) + "\n", encoding="utf-8")
+        for filename, write in (extra_files or {}).items():
+            current = tmp / filename
+            write(current)
+        maybe_kill("kill-in-checkpoint", step)
+        current = tmp / STATE_NAME
+        write_state(dict(training_state), current)
+        for path in tmp.iterdir():
+            current = path
+            _fsync_file(path)
+        _fsync_dir(tmp)
+    except (OSError, SafetensorError) as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, SafetensorError) and "IoError" not in str(err):
+            raise  # not the file system's refusal: a bug
+        raise _write_error(current, err) from None
     final = root / name
     if final.exists():  # an older run's checkpoint of the same step (resumed from further back)
         trash = root / f".trash-{name}-{os.getpid()}"
@@ -178,6 +200,62 @@ def save_checkpoint(
     return final
 
 
+def write_state(state: dict[str, Any], path: Path) -> None:
+    """Write ``training_state.pt`` through a Python file, so a full disk raises ``OSError``."""
+    with open(path, "wb") as f:
+        torch.save(state, f)
+
+
+def _write_error(path: Path, err: OSError | SafetensorError) -> WriteError:
+    if isinstance(
+        err, SafetensorError
+    ):  # safetensors reports an I/O error as "... IoError(Os { code: 28, ..."
+        code = re.search(r"code: (\d+)", str(err))
+        number = int(code.group(1)) if code else errno.EIO
+        err = OSError(number, os.strerror(number))
+    error = WriteError(describe_write_error(path, err))
+    error.errno = err.errno
+    return error
+
+
+def _refuse_nonfinite(run_dir: Path, name: str, weights: Mapping[str, Mapping[str, Tensor]]) -> None:
+    bad = nonfinite_tensors(weights)
+    if bad:
+        files = ", ".join(f"{file} ({len(keys)} tensor(s), e.g. {keys[0]})" for file, keys in bad.items())
+        last = latest_checkpoint(run_dir)
+        raise NonFiniteError(
+            f"not writing checkpoint {name}: its weights are not finite in {files}; the run stops, its last "
+            f"checkpoint is {last.name if last else 'none'}; resume from it with a lower optim.lr or check "
+            "the data"
+        )
+
+
+def read_weights(path: Path) -> dict[str, Tensor]:
+    """Tensors of a checkpoint's safetensors file.
+
+    Raises:
+        CheckpointError: missing or unreadable (one line naming the file and what to do).
+    """
+    if not path.is_file():
+        raise CheckpointError(f"{path} not found: {path.parent} is not a complete training checkpoint")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(_damaged(path, err)) from None
+
+
+def _damaged(path: Path, err: BaseException) -> str:
+    reason = (str(err).splitlines() or [type(err).__name__])[0].split(". ")[0]
+    checkpoint = path.parent
+    earlier = [c for _, c in list_checkpoints(checkpoint.parent.parent) if c != checkpoint]
+    fix = (
+        f"delete {checkpoint} to resume from {earlier[-1].name}"
+        if earlier
+        else "it is the run's only checkpoint: start the run again"
+    )
+    return f"cannot read {path}: {reason}; the checkpoint is damaged: {fix}"
+
+
 def load_training_state(checkpoint: str | os.PathLike[str]) -> dict[str, Any]:
     """Read ``training_state.pt`` safely (``weights_only=True``).
 
@@ -190,4 +268,4 @@ def load_training_state(checkpoint: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # corrupt file: say which one
-        raise CheckpointError(f"cannot read {path}: {str(err).splitlines()[0]}") from None
+        raise CheckpointError(_damaged(path, err)) from None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import typing
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from fluxmusic.training.sections import (  # the section classes are importable 
 
 __all__ = [
     "CONFIG_NAME",
+    "RESUMABLE",
     "SectionedConfig",
     "TrainConfig",
     "absolute_paths",
@@ -55,6 +57,13 @@ __all__ = [
 C = TypeVar("C", bound="SectionedConfig")
 
 CONFIG_NAME = "train_config.json"
+
+RESUMABLE: tuple[str, ...] = (
+    "run.dir", "run.max_steps", "run.log_every", "run.checkpoint_every", "run.keep_last", "run.export",
+    "run.tensorboard", "run.threads", "run.max_nonfinite", "optim.lr", "optim.betas", "optim.eps",
+    "optim.weight_decay", "optim.warmup_steps", "optim.schedule", "optim.min_lr_ratio", "optim.grad_clip",
+)  # fmt: skip
+"""Keys every trainer's resume may change (``fnmatch`` patterns); each trainer adds its own."""
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
@@ -71,6 +80,8 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     if annotation is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InputError(f"{where} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise InputError(f"{where} must be a finite number, got {value!r}")
         return float(value)
     if annotation is str:
         if not isinstance(value, str):
@@ -118,6 +129,8 @@ class SectionedConfig:
 
     TRAINER: ClassVar[str] = ""
     PATHS: ClassVar[dict[str, tuple[str, ...]]] = {}
+    RESUMABLE: ClassVar[tuple[str, ...]] = RESUMABLE
+    """Keys a resume may change (``fnmatch`` patterns; :func:`fluxmusic.training.runs.check_resume`)."""
 
     def __post_init__(self) -> None:
         trainer = self.run.trainer  # type: ignore[attr-defined]
@@ -175,6 +188,11 @@ class TrainConfig(SectionedConfig):
         "vae": ("pretrained",),
         "vocoder": ("pretrained",),
     }
+    RESUMABLE: ClassVar[tuple[str, ...]] = (
+        *RESUMABLE, "run.device", "run.precision", "run.strategy", "model.gradient_checkpointing",
+        "ema.decay", "flow.*", "sample.*", "vocoder.*", "data.num_workers", "data.caption_dropout",
+        "data.caption_dropout_mode", "data.tempo_dropout", "data.max_tries",
+    )  # fmt: skip
 
     run: RunConfig = field(default_factory=RunConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -218,6 +236,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     Examples: ``run.max_steps=100``, ``optim.lr=1e-4``, ``data.manifest=data/train.json``,
     ``sample.prompts=["a calm piano piece"]``, ``text.options.seed=3``.
     """
+    if "\n" in text or "\r" in text:
+        raise InputError(f"--set takes one line (section.key=value), got {text!r}")
     if "=" not in text:
         raise InputError(f"--set expects section.key=value, got {text!r}")
     key, raw = text.split("=", 1)
@@ -225,10 +245,12 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if len(path) < 2 or not all(path):
         raise InputError(f"--set expects section.key=value, got {text!r}")
     try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        parsed = tomllib.loads(f"v = {raw.strip()}")
     except tomllib.TOMLDecodeError:
-        value = raw.strip()
-    return path, value
+        return path, raw.strip()
+    if set(parsed) != {"v"}:
+        raise InputError(f"--set {text!r}: the value must be one TOML value")
+    return path, parsed["v"]
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -262,7 +284,13 @@ def read_config(
         path = Path(path)
         if not path.is_file():
             raise MissingFilesError(f"config file not found: {path}")
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise InputError(
+                f"{path} is not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start}); "
+                "a config is a TOML file"
+            ) from None
         try:
             data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
         except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:

@@ -32,10 +32,16 @@ class EMA:
             self.shadow = [p.detach().clone().float() for p in self.params]
 
     @torch.no_grad()
-    def update(self) -> None:
-        """Move the shadow weights toward the current parameters."""
+    def update(self, keep: Tensor | None = None) -> None:
+        """Move the shadow weights toward the current parameters.
+
+        Args:
+            keep: A 0-d tensor on the device, 1.0 to update and 0.0 to leave the shadow as it is (an
+                optimizer step skipped on the device); None: update.
+        """
         current = [p.detach() if p.dtype == torch.float32 else p.detach().float() for p in self.params]
-        torch._foreach_lerp_(self.shadow, current, 1.0 - self.decay)
+        weight = 1.0 - self.decay if keep is None else keep * (1.0 - self.decay)
+        torch._foreach_lerp_(self.shadow, current, weight)
 
     def local_state(self) -> dict[str, Tensor]:
         """Shadow tensors by name, as held by this rank (DTensor shards under FSDP2)."""

@@ -1,9 +1,10 @@
 """The training loop: rectified-flow MusicFlux training from a laptop CPU to multi-node GPU jobs.
 
-Reads top to bottom: set up the process group and run folder; build the frozen VAE and text encoder, the
-transformer (LoRA if enabled), its DDP/FSDP wrapper, EMA, AdamW and the schedule; resume if asked; then
-for each optimizer step run ``grad_accum`` micro-batches (gradient sync only on the last), clip, step,
-update the EMA, and now and then log, checkpoint and render samples.
+Reads top to bottom: set up the process group, lock and open the run folder; build the frozen VAE and
+text encoder, the transformer (LoRA if enabled), its DDP/FSDP wrapper, EMA, AdamW and the schedule;
+resume if asked; then for each optimizer step run ``grad_accum`` micro-batches (gradient sync only on the
+last), clip, step and update the EMA (neither when the loss or gradient norm is not finite:
+:mod:`fluxmusic.training.guard`), and now and then log, checkpoint and render samples.
 
 Every random draw of a micro-batch comes from a generator seeded with ``(seed, rank, step, micro)``;
 per-sample draws (crops, posterior samples) from ``(seed, epoch, position)``; so a resumed run repeats
@@ -14,9 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from fluxmusic.training import state as run_state
 from fluxmusic.training.batches import DataStream, build_data, encode_captions, prepare_batch
 from fluxmusic.training.build import build_model, build_text, build_vae, build_vocoder
 from fluxmusic.training.checkpoint import latest_checkpoint
-from fluxmusic.training.config import TrainConfig, absolute_paths, saved_config
+from fluxmusic.training.config import CONFIG_NAME, TrainConfig, absolute_paths, saved_config
 from fluxmusic.training.distributed import (
     DistContext,
     choose_strategy,
@@ -44,9 +43,11 @@ from fluxmusic.training.distributed import (
 )
 from fluxmusic.training.ema import EMA
 from fluxmusic.training.faults import maybe_kill
+from fluxmusic.training.guard import NonFiniteGuard, guard_loss
 from fluxmusic.training.metrics import MetricsLogger
 from fluxmusic.training.optim import build_optimizer, clip_and_step
-from fluxmusic.training.runs import TrainResult, open_run_dir, resume_point
+from fluxmusic.training.runs import RunLock, TrainResult, check_resume, open_run_dir, resume_point
+from fluxmusic.training.tally import Tally, log_interval
 
 __all__ = ["TrainResult", "absolute_paths", "flow_loss", "resume_config", "train"]
 
@@ -69,8 +70,9 @@ def flow_loss(
 ) -> tuple[Tensor, Tensor]:
     """Rectified-flow loss of one micro-batch: t ~ logit-normal, x_t = (1 - t) x0 + t eps, target eps - x0.
 
-    Returns the mean loss over the rows (0 for an empty batch, which still runs so that every rank
-    takes part in the gradient all-reduce) and the per-row losses (detached).
+    Returns the mean loss over the rows (0 for an empty batch, whose items were all skipped: it still runs,
+    adding nothing, so that every rank takes part in the gradient all-reduce) and the per-row losses
+    (detached).
 
     Shapes:
         latents: (B, C, T, F); text: (B, L, D); tempo: (B, 2) or None -> (), (B,).
@@ -87,8 +89,9 @@ def flow_loss(
     img_ids = image_ids(batch, t_lat, f_lat, device, patch=patch)
     txt_ids = text_ids(batch, text.txt.shape[1], device)
     key = (t_lat, f_lat, text.txt.shape[1])
-    if key not in rope_cache:
-        rope_cache[key] = unwrap(model).rope(text_ids(1, key[2], device), img_ids[:1])
+    if key not in rope_cache:  # from batch-1 ids: the batch may be empty
+        one = image_ids(1, t_lat, f_lat, device, patch=patch)
+        rope_cache[key] = unwrap(model).rope(text_ids(1, key[2], device), one)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.run.precision == "bf16")
     with autocast:
         x_t = interpolate(x0, noise, t)
@@ -118,13 +121,23 @@ def train(config: TrainConfig, resume: str | os.PathLike[str] | None = None) -> 
 
 def _train(config: TrainConfig, ctx: DistContext, resume: str | os.PathLike[str] | None) -> TrainResult:
     config = absolute_paths(config)
+    lock = RunLock(config.run.dir).acquire_on(ctx)  # rank 0 holds the run folder until the end
+    try:
+        return _run(config, ctx, resume)
+    finally:
+        lock.release()
+
+
+def _run(config: TrainConfig, ctx: DistContext, resume: str | os.PathLike[str] | None) -> TrainResult:
     run, optim_cfg = config.run, config.optim
     if run.threads:
         torch.set_num_threads(run.threads)
     run_dir = Path(run.dir)
     checkpoint = resume_point(run_dir, resume)
+    if checkpoint is not None:
+        check_resume(run_dir, config)
     if ctx.is_main:
-        open_run_dir(run_dir, config)
+        open_run_dir(run_dir)
     ctx.barrier()
     device = ctx.device
 
@@ -153,6 +166,8 @@ def _train(config: TrainConfig, ctx: DistContext, resume: str | os.PathLike[str]
     state = run_state.RunState()
     if checkpoint is not None:
         state = run_state.restore(checkpoint, config, ctx, wrapped, ema, optimizer, scheduler)
+    if ctx.is_main:
+        config.save_json(run_dir / CONFIG_NAME)  # what runs, changes of a resume included
     n_params = sum(p.numel() for _, p in trainable)
     logger.info(
         "training %d parameters (%s, %s, %d rank(s)) in %s",
@@ -193,7 +208,8 @@ def _train(config: TrainConfig, ctx: DistContext, resume: str | os.PathLike[str]
     # 4. the loop
     rope_cache: dict[tuple[int, ...], Tensor] = {}
     uses_tempo = unwrap(model).config.has_tempo_input
-    tally = _Tally(device)
+    tally = Tally(device)
+    guard = NonFiniteGuard(run.max_nonfinite, state.skipped_nonfinite)
     last_loss, saved = None, None
     wrapped.train()
     while state.step < run.max_steps:
@@ -209,19 +225,27 @@ def _train(config: TrainConfig, ctx: DistContext, resume: str | os.PathLike[str]
                 loss, per_row = flow_loss(
                     wrapped, latents, batch_text, gen, config, rope_cache, tempo=batch_tempo
                 )
-                (loss / optim_cfg.grad_accum).backward()
+                (guard_loss(loss) / optim_cfg.grad_accum).backward()
             tally.add(per_row, len(batch.skipped))
-        grad_norm = clip_and_step([p for _, p in trainable], optimizer, optim_cfg.grad_clip)
+        grad_norm, skipped = clip_and_step([p for _, p in trainable], optimizer, optim_cfg.grad_clip)
         scheduler.step()
-        ema.update()
+        if not isinstance(skipped, bool):
+            ema.update(keep=1.0 - skipped)  # skipped on the device: leave the shadow as it is
+        elif not skipped:
+            ema.update()
         state.step += 1
-        tally.steps += 1
+        tally.end_step(skipped)
+        guard.record(skipped, state.step)
 
-        if state.step % run.log_every == 0 or state.step == run.max_steps:
-            last_loss = _log_interval(tally, state, ctx, metrics, grad_norm, scheduler, tokens_per_sample)
+        log_now = state.step % run.log_every == 0 or state.step == run.max_steps
+        save_now = state.step % run.checkpoint_every == 0 or state.step == run.max_steps
+        if log_now or save_now:
+            state.skipped_nonfinite = guard.check(state.step)
+        if log_now:
+            last_loss = log_interval(tally, state, ctx, metrics, grad_norm, scheduler, tokens_per_sample)
         if config.sample.every and state.step % config.sample.every == 0:
             _sample(config, ctx, wrapped, ema, vae, vocoder, text, state.step, device)
-        if state.step % run.checkpoint_every == 0 or state.step == run.max_steps:
+        if save_now:
             tally.sync_totals(state, ctx)
             saved = run_state.save(run_dir, config, ctx, wrapped, ema, optimizer, scheduler, state) or saved
         maybe_kill("kill-after-step", state.step)
@@ -239,71 +263,6 @@ def _train(config: TrainConfig, ctx: DistContext, resume: str | os.PathLike[str]
     return TrainResult(
         run_dir, state.step, saved or latest_checkpoint(run_dir), export, last_loss, unwrap(wrapped)
     )
-
-
-class _Tally:
-    """This rank's running counts: the current log interval, and totals not yet summed over ranks.
-
-    Row counts are host-side ints (batch shapes), so counting never syncs with the device.
-    """
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.loss = torch.zeros((), device=device)
-        self.rows = self.steps = self.new_rows = self.new_skipped = 0
-        self.start = time.perf_counter()
-
-    def add(self, per_row: Tensor, skipped: int) -> None:
-        self.loss += per_row.sum()
-        self.rows += per_row.numel()
-        self.new_rows += per_row.numel()
-        self.new_skipped += skipped
-
-    def sync_totals(self, state: run_state.RunState, ctx: DistContext) -> None:
-        """Add every rank's new rows and skips to the run totals (a collective)."""
-        counts = torch.tensor([self.new_rows, self.new_skipped], dtype=torch.float64, device=self.device)
-        if ctx.distributed:
-            torch.distributed.all_reduce(counts)
-        state.samples += int(counts[0])
-        state.skipped += int(counts[1])
-        self.new_rows = self.new_skipped = 0
-
-    def reset(self) -> None:
-        self.loss.zero_()
-        self.rows = self.steps = 0
-        self.start = time.perf_counter()
-
-
-def _log_interval(
-    tally: _Tally,
-    state: run_state.RunState,
-    ctx: DistContext,
-    metrics: MetricsLogger | None,
-    grad_norm: Tensor,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    tokens_per_sample: int,
-) -> float:
-    """Sum the interval over ranks, log it on rank 0 and start a new one; returns the mean loss."""
-    tally.sync_totals(state, ctx)
-    totals = torch.stack([tally.loss, torch.tensor(float(tally.rows), device=tally.device)])
-    if ctx.distributed:
-        torch.distributed.all_reduce(totals)
-    loss_total, rows = totals.tolist()
-    norm = float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm)
-    elapsed = time.perf_counter() - tally.start
-    loss = loss_total / max(rows, 1.0)
-    if not math.isfinite(loss):
-        raise FloatingPointError(f"loss is {loss} at step {state.step}; lower optim.lr or check the data")
-    if metrics is not None:
-        metrics.log({
-            "step": state.step, "epoch": state.position.epoch, "loss": loss,
-            "lr": scheduler.get_last_lr()[0], "grad_norm": norm,
-            "steps_per_s": tally.steps / elapsed, "samples_per_s": rows / elapsed,
-            "tokens_per_s": rows * tokens_per_sample / elapsed,
-            "samples": state.samples, "skipped": state.skipped, "elapsed_s": elapsed,
-        })  # fmt: skip
-    tally.reset()
-    return loss
 
 
 def _check_widths(config: TrainConfig, model: nn.Module, text: Any, data: Any) -> None:

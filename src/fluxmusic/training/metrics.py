@@ -5,9 +5,12 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from fluxmusic.files import atomic_write
 
 __all__ = ["COLUMNS", "CONSOLE", "MetricsLogger"]
 
@@ -25,6 +28,8 @@ COLUMNS = (
     "samples",
     "skipped",
     "elapsed_s",
+    "skipped_nonfinite",
+    "empty_batches",
 )
 # The transformer's console line and TensorBoard scalars.
 CONSOLE = ("loss", "lr", "grad_norm", "steps_per_s", "tokens_per_s", "samples_per_s")
@@ -41,10 +46,12 @@ FORMATS = {
 
 
 class MetricsLogger:
-    """Writes one row per log interval.
+    """Writes one row per log interval (each row flushed).
 
-    On resume, rows past the resumed step (logged by the interrupted run after its last checkpoint) are
-    dropped, so ``metrics.csv`` reads as one uninterrupted run.
+    At start the log is rewritten atomically as its header and the rows up to ``resume_step``: the
+    header is on disk before any row, a resumed run drops the rows logged after its checkpoint (so
+    ``metrics.csv`` reads as one uninterrupted run), and a kill at any moment loses no earlier row. Rows
+    of a log that lost its header (written before this rule) are kept.
 
     Args:
         run_dir: The run folder.
@@ -68,12 +75,9 @@ class MetricsLogger:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_steps = max_steps
         self.columns, self.console = tuple(columns), tuple(console)
-        self._truncate(resume_step)
-        new = not self.path.is_file()
+        self._rewrite(resume_step)
         self._file = self.path.open("a", encoding="utf-8", newline="")
         self._csv = csv.DictWriter(self._file, fieldnames=self.columns)
-        if new:
-            self._csv.writeheader()
         self._tb: Any = None
         if tensorboard:
             try:
@@ -85,17 +89,37 @@ class MetricsLogger:
             except ImportError:  # pragma: no cover - tensorboard is in the train extra
                 logger.warning("tensorboard is not installed; logging to CSV only")
 
-    def _truncate(self, step: int) -> None:
-        if not self.path.is_file():
-            return
-        with self.path.open(encoding="utf-8", newline="") as f:
-            rows = list(csv.DictReader(f))
-        keep = [row for row in rows if row.get("step") and int(row["step"]) <= step]
-        if len(keep) != len(rows):
-            with self.path.open("w", encoding="utf-8", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=self.columns)
+    def _rewrite(self, step: int) -> None:
+        """Replace the log, atomically, by its header and its rows up to ``step``."""
+        keep = [row for row in self._read() if _step(row) is not None and _step(row) <= step]
+
+        def write(tmp: str) -> None:
+            with open(tmp, "w", encoding="utf-8", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
                 writer.writeheader()
                 writer.writerows({k: row.get(k, "") for k in self.columns} for row in keep)
+                f.flush()
+                os.fsync(f.fileno())
+
+        atomic_write(self.path, write)
+
+    def _read(self) -> list[dict[str, str]]:
+        if not self.path.is_file():
+            return []
+        try:
+            with self.path.open(encoding="utf-8", errors="replace", newline="") as f:
+                lines = [line for line in csv.reader(f) if line]
+        except csv.Error as err:
+            aside = self.path.with_name(self.path.name + ".unreadable")
+            os.replace(self.path, aside)
+            logger.warning(
+                "%s is unreadable (%s); moved it to %s and started a new log", self.path, err, aside
+            )
+            return []
+        header = list(self.columns)  # a log that lost its header has the rows of these columns
+        if lines and lines[0][:1] == ["step"]:
+            header, lines = lines[0], lines[1:]
+        return [dict(zip(header, line)) for line in lines if len(line) <= len(header)]
 
     def log(self, row: dict[str, Any]) -> None:
         """Log one interval: console, CSV (flushed) and TensorBoard scalars."""
@@ -115,6 +139,13 @@ class MetricsLogger:
         self._file.close()
         if self._tb is not None:
             self._tb.close()
+
+
+def _step(row: dict[str, str]) -> int | None:
+    try:
+        return int(row.get("step") or "")
+    except ValueError:
+        return None
 
 
 def _fmt(value: Any) -> Any:

@@ -14,7 +14,15 @@ from torch import Tensor, nn
 
 from fluxmusic.training.sections import AdamWConfig
 
-__all__ = ["adamw", "build_optimizer", "clip_and_step", "lr_multiplier", "set_lr"]
+__all__ = [
+    "adamw",
+    "build_optimizer",
+    "clip_and_step",
+    "lr_multiplier",
+    "rebase_schedule",
+    "set_hyperparameters",
+    "set_lr",
+]
 
 
 def lr_multiplier(config: AdamWConfig, max_steps: int) -> Callable[[int], float]:
@@ -71,13 +79,61 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
-def clip_and_step(params: list[nn.Parameter], optimizer: torch.optim.Optimizer, grad_clip: float) -> Tensor:
-    """Clip the global gradient norm to ``grad_clip`` (0: no clipping), step, zero the gradients.
+def set_hyperparameters(optimizer: torch.optim.Optimizer, config: AdamWConfig) -> None:
+    """Set betas, eps and weight decay of every group from ``config``.
+
+    Loading an optimizer's state brings back the values it was saved with; a resumed run calls this after,
+    so that ``--resume --set optim.betas=...`` is what runs, as the recorded config says.
+    """
+    for group in optimizer.param_groups:
+        group.update(betas=config.betas, eps=config.eps, weight_decay=config.weight_decay)
+
+
+def rebase_schedule(
+    optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LambdaLR, lr: float
+) -> None:
+    """Make ``lr`` the peak learning rate of a restored ``LambdaLR`` schedule (its state holds the old one).
+
+    The rate of the next step becomes ``lr x factor(steps taken)``, exactly what an uninterrupted run with
+    this ``lr`` would use; with an unchanged ``lr`` nothing changes, bit for bit.
+    """
+    scheduler.base_lrs = [lr for _ in optimizer.param_groups]
+    for group, factor in zip(optimizer.param_groups, scheduler.lr_lambdas):
+        group["initial_lr"] = lr
+        group["lr"] = lr * factor(scheduler.last_epoch)
+    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]  # what get_last_lr() reports
+
+
+def clip_and_step(
+    params: list[nn.Parameter], optimizer: torch.optim.Optimizer, grad_clip: float
+) -> tuple[Tensor, bool | Tensor]:
+    """Clip the global gradient norm to ``grad_clip`` (0: no clipping), step unless it is not finite, and
+    zero the gradients.
+
+    A non-finite norm (a NaN or infinite gradient; a non-finite loss through
+    :func:`~fluxmusic.training.guard.guard_loss`) skips the step: weights and optimizer state stay as they
+    were. A fused AdamW skips on the device (its ``found_inf`` input) without a host sync; any other
+    optimizer reads one boolean per step (free on CPU).
 
     Returns:
-        The gradient norm before clipping (a device tensor: reading it is a host sync).
+        The norm before clipping (a device tensor: reading it is a host sync), and whether the step was
+        skipped: a bool when decided on the host, else a 0-d float tensor (1.0: skipped).
     """
     norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else float("inf"))
-    optimizer.step()
+    if hasattr(norm, "full_tensor"):  # FSDP2: the norm of the sharded gradients is a DTensor
+        norm = norm.full_tensor()
+    bad = ~torch.isfinite(norm)
+    skipped: bool | Tensor
+    if all(group.get("fused") for group in optimizer.param_groups):
+        skipped = bad.float()
+        optimizer.found_inf = skipped  # type: ignore[attr-defined]  # the fused kernel skips on the device
+        try:
+            optimizer.step()
+        finally:
+            del optimizer.found_inf  # type: ignore[attr-defined]
+    else:
+        skipped = bool(bad)
+        if not skipped:
+            optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return norm
+    return norm, skipped

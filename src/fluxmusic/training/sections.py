@@ -60,6 +60,8 @@ class BaseRunConfig:
         export: Write the trained model (``RUN_DIR/export``, components ``RUN_DIR/final``) at the end.
         tensorboard: Also log to ``RUN_DIR/tensorboard``.
         threads: ``torch.set_num_threads`` per process (0: leave as is).
+        max_nonfinite: Optimizer steps in a row whose loss or gradient norm is not finite (each is
+            skipped, counted in ``metrics.csv``) that stop the run.
     """
 
     trainer: str = "musicflux"
@@ -72,11 +74,12 @@ class BaseRunConfig:
     export: bool = True
     tensorboard: bool = True
     threads: int = 0
+    max_nonfinite: int = 20
 
     def __post_init__(self) -> None:
         if not self.dir:
             raise InputError("run.dir must name the run folder")
-        for name in ("max_steps", "log_every", "checkpoint_every", "keep_last"):
+        for name in ("max_steps", "log_every", "checkpoint_every", "keep_last", "max_nonfinite"):
             require_at_least("run", name, getattr(self, name), 1)
         require_at_least("run", "threads", self.threads, 0)
 

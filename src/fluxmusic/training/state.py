@@ -15,11 +15,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from fluxmusic.checkpoints import CheckpointError
 from fluxmusic.data.dataset import DataPosition
-from fluxmusic.training.checkpoint import load_training_state, save_checkpoint
+from fluxmusic.training.checkpoint import load_training_state, read_weights, save_checkpoint
 from fluxmusic.training.config import TrainConfig
 from fluxmusic.training.distributed import DistContext
 from fluxmusic.training.ema import EMA
+from fluxmusic.training.optim import rebase_schedule, set_hyperparameters
 
 __all__ = ["RunState", "restore", "save"]
 
@@ -37,12 +39,16 @@ class RunState:
         position: Data position after the last consumed micro-batch.
         samples: Training samples seen (all ranks).
         skipped: Items skipped at runtime (all ranks, counted once per occurrence).
+        skipped_nonfinite: Optimizer steps skipped for a non-finite loss or gradient norm.
+        empty_batches: Micro-batches without a usable item (all ranks).
     """
 
     step: int = 0
     position: DataPosition = DataPosition()
     samples: int = 0
     skipped: int = 0
+    skipped_nonfinite: int = 0
+    empty_batches: int = 0
 
 
 def _options(**kwargs: Any) -> Any:
@@ -85,6 +91,8 @@ def save(
             "data": state.position.to_dict(),
             "samples": state.samples,
             "skipped": state.skipped,
+            "skipped_nonfinite": state.skipped_nonfinite,
+            "empty_batches": state.empty_batches,
             "world_size": ctx.world_size,
             "optimizer": optim_state,
             "scheduler": scheduler.state_dict(),
@@ -127,9 +135,12 @@ def restore(
 ) -> RunState:
     """Load a checkpoint into the (wrapped) model, EMA, optimizer and scheduler; restore RNG states.
 
-    Every rank reads the files. Returns the run counters.
+    Every rank reads the files. The optimizer's hyper-parameters and the peak learning rate are then set
+    from ``config`` (a resume may change them; see ``TrainConfig.RESUMABLE``). Returns the run counters.
+
+    Raises:
+        CheckpointError: a file of the checkpoint is missing, damaged or does not fit the model (one line).
     """
-    from safetensors.torch import load_file
     from torch.distributed.checkpoint.state_dict import set_model_state_dict, set_optimizer_state_dict
 
     training_state = load_training_state(checkpoint)
@@ -137,7 +148,7 @@ def restore(
         from fluxmusic.model.lora import ADAPTER_NAME
 
         def named(file: str) -> dict[str, torch.Tensor]:
-            raw = load_file(str(checkpoint / file))
+            raw = read_weights(checkpoint / file)
             out = {}
             for key, value in raw.items():
                 for part in ("lora_A", "lora_B"):
@@ -148,13 +159,19 @@ def restore(
         weights, ema_state = named("adapter_model.safetensors"), named("adapter_ema.safetensors")
     else:
         weights, ema_state = (
-            load_file(str(checkpoint / "model.safetensors")),
-            load_file(str(checkpoint / "ema.safetensors")),
+            read_weights(checkpoint / "model.safetensors"),
+            read_weights(checkpoint / "ema.safetensors"),
         )
-    set_model_state_dict(model, weights, options=_options(strict=not config.lora.enabled))
-    ema.load_full_state(ema_state)
+    try:
+        set_model_state_dict(model, weights, options=_options(strict=not config.lora.enabled))
+        ema.load_full_state(ema_state)
+    except (RuntimeError, KeyError) as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise CheckpointError(f"the weights of {checkpoint} do not fit this run's model: {reason}") from None
     set_optimizer_state_dict(model, optimizer, training_state["optimizer"], options=_options())
     scheduler.load_state_dict(training_state["scheduler"])
+    set_hyperparameters(optimizer, config.optim)
+    rebase_schedule(optimizer, scheduler, config.optim.lr)
     rng = training_state["rng"]
     if training_state["world_size"] == ctx.world_size:
         mine = rng[ctx.rank]
@@ -174,5 +191,10 @@ def restore(
         position = DataPosition(position.epoch, -(-consumed // ctx.world_size))
     logger.info("resumed from %s (step %d)", checkpoint, training_state["step"])
     return RunState(
-        int(training_state["step"]), position, int(training_state["samples"]), int(training_state["skipped"])
+        int(training_state["step"]),
+        position,
+        int(training_state["samples"]),
+        int(training_state["skipped"]),
+        int(training_state.get("skipped_nonfinite", 0)),
+        int(training_state.get("empty_batches", 0)),
     )

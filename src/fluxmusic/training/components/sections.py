@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from fluxmusic.errors import InputError
-from fluxmusic.training.config import SectionedConfig
+from fluxmusic.training.config import RESUMABLE, SectionedConfig
 from fluxmusic.training.sections import AdamWConfig, BaseRunConfig, require_at_least
 
 __all__ = ["ClipDataConfig", "ComponentOptimConfig", "ComponentRunConfig", "ComponentTrainConfig"]
@@ -94,9 +94,15 @@ class ComponentOptimConfig(AdamWConfig):
 
 class ComponentTrainConfig(SectionedConfig):
     """Base of a component trainer's config (a frozen dataclass of ``run``, ``model``, ``data``, ``optim``
-    and ``loss`` sections); its local paths are ``run.dir`` and ``data.dir``."""
+    and ``loss`` sections); its local paths are ``run.dir`` and ``data.dir``. A resume may change, besides
+    the shared keys, the invocation limits, the loss weights, the crops and where the dataset lives (the
+    clip lists are kept in the run folder)."""
 
     PATHS: ClassVar[dict[str, tuple[str, ...]]] = {"run": ("dir",), "data": ("dir",)}
+    RESUMABLE: ClassVar[tuple[str, ...]] = (
+        *RESUMABLE, "run.eval_every", "run.stop_at", "run.max_minutes", "loss.*", "data.dir",
+        "data.batch_size",        "data.crop_frames",
+    )  # fmt: skip
 
     run: ComponentRunConfig
     data: ClipDataConfig

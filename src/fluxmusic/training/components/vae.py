@@ -36,6 +36,7 @@ from fluxmusic.training.components.sections import (
     ComponentTrainConfig,
 )
 from fluxmusic.training.components.tenant import Tenant, load_clip_banks, run_component
+from fluxmusic.training.guard import guard_loss
 from fluxmusic.training.optim import adamw, clip_and_step
 from fluxmusic.training.runs import TrainResult
 from fluxmusic.training.sections import require_at_least
@@ -283,8 +284,8 @@ def _tenant(config: VAETrainConfig) -> Tenant:
     def step(_: int) -> dict[str, Tensor]:
         mel = bank.mel_crops(data_gen, config.data.batch_size, config.data.crop_frames)
         total, parts = forward_loss(vae, mel, stats, config.loss, noise_gen)
-        total.backward()
-        parts["grad_norm"] = clip_and_step(params, opt, config.optim.grad_clip)
+        guard_loss(total).backward()
+        parts["grad_norm"], parts["skipped"] = clip_and_step(params, opt, config.optim.grad_clip)
         return parts
 
     def write(out: Path, steps: int) -> Path:

@@ -41,6 +41,7 @@ from fluxmusic.training.components.sections import (
     ComponentTrainConfig,
 )
 from fluxmusic.training.components.tenant import Tenant, load_clip_banks, run_component
+from fluxmusic.training.guard import any_skipped, guard_loss
 from fluxmusic.training.optim import adamw, clip_and_step
 from fluxmusic.training.runs import TrainResult
 
@@ -224,18 +225,19 @@ def _tenant(config: VocoderTrainConfig) -> Tenant:
         mel, target = bank.pair_crops(data_gen, config.data.batch_size, config.data.crop_frames)
         estimate = vocoder(mel, num_samples=target.shape[1])
         use_disc = disc if disc is not None and done >= config.loss.adv_start else None
+        disc_skipped: bool | Tensor = False
         if use_disc is not None and disc_opt is not None:
             d_loss = discriminator_loss(use_disc, estimate, target)
-            d_loss.backward()
-            disc_opt.step()
-            disc_opt.zero_grad(set_to_none=True)
+            guard_loss(d_loss).backward()
+            _, disc_skipped = clip_and_step(list(use_disc.parameters()), disc_opt, 0.0)
             use_disc.requires_grad_(False)
         total, parts = generator_losses(estimate, target, config.loss, use_disc)
-        total.backward()
+        guard_loss(total).backward()
         if use_disc is not None:
             use_disc.requires_grad_(True)
             parts["disc"] = d_loss.detach()
-        parts["grad_norm"] = clip_and_step(params, opt, config.optim.grad_clip)
+        parts["grad_norm"], skipped = clip_and_step(params, opt, config.optim.grad_clip)
+        parts["skipped"] = any_skipped(skipped, disc_skipped)
         return parts
 
     def write(out: Path, steps: int) -> Path:
