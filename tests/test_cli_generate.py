@@ -119,7 +119,7 @@ def test_prompt_file_into_folder_flac(model_dir: Path, tmp_path: Path) -> None:
         ([], "give a prompt"),
         (["x", "--duration", "0"], "--duration"),
         (["x", "--duration", "-3"], "--duration"),
-        (["x", "--duration", "99"], "duration"),
+        (["x", "--duration", "601"], "--duration must be at most 600"),  # longer than one window: long form
         (["x", "--steps", "0"], "--steps"),
         (["x", "--guidance", "nan"], "--guidance"),
         (["x", "--guidance-interval", "0.6", "0.2"], "guidance interval must satisfy"),

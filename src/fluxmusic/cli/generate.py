@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
 
 from fluxmusic.audio.formats import WRITE_FORMATS
 from fluxmusic.cli.console import UserError, quiet_third_party_progress
 from fluxmusic.flow.names import SAMPLERS
+
+if TYPE_CHECKING:
+    from fluxmusic.pipeline import AudioOutput, FluxMusicPipeline
+    from fluxmusic.sampling import SampleSettings
 
 
 def add_guidance_shape(p: argparse.ArgumentParser, default: str) -> None:
@@ -99,13 +104,126 @@ def _prompts(args: argparse.Namespace) -> list[str]:
     return prompts
 
 
+EDIT_FLAGS = {"init_audio": "--init-audio", "inpaint": "--inpaint", "continue_from": "--continue"}
+
+
+def _edit_flags(args: argparse.Namespace) -> str | None:
+    """Which edit the flags ask for (a key of ``EDIT_FLAGS``, None for text-to-music); wrong combinations
+    end as one line."""
+    chosen = [name for name in EDIT_FLAGS if getattr(args, name) is not None]
+    if len(chosen) > 1:
+        raise UserError(f"{' and '.join(EDIT_FLAGS[c] for c in chosen)} do not combine; give one of them")
+    edit = chosen[0] if chosen else None
+    if args.strength is not None and edit != "init_audio":
+        raise UserError("--strength applies to --init-audio only; give --init-audio FILE --strength S")
+    if args.region and edit != "inpaint":
+        raise UserError("--region applies to --inpaint only; give --inpaint FILE --region START:END")
+    if edit == "inpaint" and not args.region:
+        raise UserError("--inpaint needs at least one --region START:END (seconds) to regenerate")
+    if edit == "continue_from" and args.duration is None:
+        raise UserError("--continue needs --duration D: the total length in seconds, the input included")
+    if edit in ("init_audio", "inpaint") and args.duration is not None:
+        raise UserError(f"--duration does not apply to {EDIT_FLAGS[edit]}: the output has the input's length")
+    if args.overlap is not None and edit in ("init_audio", "inpaint"):
+        raise UserError("--overlap applies to long pieces (--duration) and --continue only")
+    return edit
+
+
+def _flag_error(err: Exception) -> UserError:
+    from fluxmusic.sampling import SettingsError
+
+    if isinstance(err, SettingsError):
+        return UserError(f"--{err.setting.replace('_', '-')} {err.reason}")
+    return UserError(str(err))
+
+
+def _edit_request(args: argparse.Namespace, edit: str | None) -> dict[str, Any]:
+    """The checked parameters of the edit (its input read and checked), before any output is planned."""
+    from fluxmusic.errors import InputError
+    from fluxmusic.pipeline.edit_inputs import (
+        LONG_FORM_MAX_SECONDS,
+        check_regions,
+        check_strength,
+        check_total_duration,
+        parse_region,
+    )
+
+    try:
+        if args.duration is not None and args.duration > LONG_FORM_MAX_SECONDS:
+            check_total_duration(args.duration, 0.0)
+        request: dict[str, Any] = {"overlap": None if args.overlap is None else _seconds(args.overlap)}
+        if edit == "init_audio":
+            request["strength"] = check_strength(0.5 if args.strength is None else _number(args.strength))
+        regions = [parse_region(text) for text in args.region or ()]
+        if edit is None:
+            return request
+        from fluxmusic.audio import SAMPLE_RATE
+        from fluxmusic.pipeline.editing import load_input
+
+        source = load_input(getattr(args, edit), SAMPLE_RATE)
+        request["audio"] = source
+        if edit == "inpaint":
+            request["regions"] = check_regions(regions, source.seconds)
+        if edit == "continue_from":
+            check_total_duration(args.duration, source.seconds)
+    except InputError as err:
+        raise _flag_error(err) from None
+    return request
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise UserError(f"--strength must be a number in (0, 1], got {text!r}") from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0 or value == float("inf"):
+        raise UserError(f"--overlap must be a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def _run_batch(
+    pipe: FluxMusicPipeline,
+    edit: str | None,
+    request: dict[str, Any],
+    batch: list[str],
+    settings: SampleSettings,
+    progress: bool,
+) -> AudioOutput:
+    """One micro-batch of the requested operation (``settings`` narrowed to the batch's rows)."""
+    from fluxmusic.pipeline import editing, long_form
+
+    audio, overlap = request.get("audio"), request["overlap"]
+    if edit == "init_audio":
+        return editing.vary(pipe, audio, batch, settings, request["strength"], progress=progress)
+    if edit == "inpaint":
+        return editing.inpaint(pipe, audio, batch, settings, request["regions"], progress=progress)
+    if edit == "continue_from":
+        return long_form.continuation(pipe, audio, batch, settings, overlap, progress=progress)
+    if settings.duration > pipe.spec.default_duration or overlap is not None:
+        return long_form.long_form(pipe, batch, settings, overlap, progress=progress)
+    return pipe.generate(batch, settings, progress=progress)
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     prompts = _prompts(args)
     given = given_settings(args)
+    edit = _edit_flags(args)
+    request = _edit_request(args, edit)
 
+    from fluxmusic.audio import SAMPLE_RATE
     from fluxmusic.devices import resolve_device
+    from fluxmusic.errors import InputError
     from fluxmusic.pipeline import FluxMusicPipeline, output_paths, plan_outputs, save_outputs
+    from fluxmusic.pipeline.edit_inputs import LONG_FORM_MAX_SECONDS
     from fluxmusic.pipeline.request import micro_batches, with_seed
+    from fluxmusic.sampling import SettingsError
 
     resolve_device(args.device)  # an absent GPU is refused before any output folder is made
     rows = [p for p in prompts for _ in range(args.num_per_prompt)]
@@ -116,7 +234,14 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         pipe = FluxMusicPipeline.from_pretrained(
             args.model, device=args.device, dtype=args.dtype, text_mode=args.text_mode
         )
-        settings = with_seed(pipe.settings(**given))
+        if edit is not None and pipe.sample_rate != SAMPLE_RATE:  # read again at this model's rate
+            from fluxmusic.pipeline.editing import load_input
+
+            request["audio"] = load_input(getattr(args, edit), pipe.sample_rate)
+        try:
+            settings = with_seed(pipe.settings(max_duration=LONG_FORM_MAX_SECONDS, **given))
+        except InputError as err:
+            raise _flag_error(err) from None
         run = {
             "model": args.model,
             "dtype": str(pipe.dtype).removeprefix("torch."),
@@ -124,7 +249,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             "text_mode": args.text_mode,
         }
         for start, batch, batch_settings in micro_batches(rows, settings, args.batch_size):
-            out = pipe.generate(batch, batch_settings, progress=not args.quiet)
+            try:
+                out = _run_batch(pipe, edit, request, batch, batch_settings, not args.quiet)
+            except SettingsError as err:
+                raise _flag_error(err) from None
             paths = plan.paths[start : start + len(batch)]
             for path in save_outputs(out, paths, run, spectrogram=args.spectrogram):
                 print(path, flush=True)
@@ -148,6 +276,11 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
             '  fluxmusic generate "a calm piano piece" -o calm.wav\n'
             '  fluxmusic generate "a fast fiddle reel" "a slow organ chorale" -o outputs/ --seed 7\n'
             "  fluxmusic generate --prompt-file prompts.txt -o outputs/ --model small --steps 50\n"
+            '  fluxmusic generate "a slow organ chorale" --duration 60 -o long.wav      # window by window\n'
+            '  fluxmusic generate "a bright fiddle reel" --init-audio sketch.wav --strength 0.6 -o var.wav\n'
+            '  fluxmusic generate "a calm piano piece" --inpaint take.wav --region 2:3.5 -o fixed.wav\n'
+            '  fluxmusic generate "a jig" --continue intro.wav --duration 20 -o longer.wav\n'
+            "Editing and long pieces: docs/editing.md.\n"
         ),
     )
     p.add_argument("prompt", nargs="*", help="one or more prompts")
@@ -164,7 +297,41 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
         default="bundled",
         help="'bundled' (default), a released size (small, base, large, giant, giant-full) or a model folder",
     )
-    p.add_argument("--duration", type=float, default=None, help="seconds (default: the model's clip length)")
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="seconds, up to 600 (default: the model's clip length); longer than the model's trained window "
+        "is made window by window; with --continue the total length, the input included",
+    )
+    edit = p.add_argument_group("editing (docs/editing.md)")
+    edit.add_argument("--init-audio", metavar="FILE", help="make a variation of this audio (see --strength)")
+    edit.add_argument(
+        "--strength",
+        metavar="S",
+        help="variation strength in (0, 1]: small keeps the input, 1 is plain text-to-music (default 0.5)",
+    )
+    edit.add_argument(
+        "--inpaint", metavar="FILE", help="regenerate --region spans of this audio, keep the rest"
+    )
+    edit.add_argument(
+        "--region",
+        metavar="START:END",
+        action="append",
+        help="seconds of the --inpaint audio to regenerate, e.g. 2:3.5 (repeatable)",
+    )
+    edit.add_argument(
+        "--continue",
+        dest="continue_from",
+        metavar="FILE",
+        help="continue this audio up to --duration seconds in all (its samples are kept)",
+    )
+    edit.add_argument(
+        "--overlap",
+        metavar="SECONDS",
+        help="seconds of context each window of a long piece or continuation continues (default: half the "
+        "model's window)",
+    )
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     p.add_argument(
         "--guidance", type=float, default=None, help="classifier-free guidance scale (default: the model's)"

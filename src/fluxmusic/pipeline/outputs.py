@@ -1,7 +1,9 @@
 """What generation returns and how it is written: ``AudioOutput``, sidecars, spectrograms (all atomic).
 
 Each clip's JSON sidecar is its ``SampleSettings`` narrowed to that clip (its own seed, tempo and
-negative prompt) plus how it was run, so ``SampleSettings.from_dict(sidecar)`` regenerates it alone.
+negative prompt) plus how it was run, so ``SampleSettings.from_dict(sidecar)`` regenerates it alone. It
+also names the ``operation`` (``text-to-music``, or an edit's: then its ``input`` file name and sha256
+and its ``edit`` parameters, from ``AudioOutput.edit``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from torch import Tensor
 
 from fluxmusic.audio import write_audio
 from fluxmusic.files import atomic_write, atomic_write_text
+from fluxmusic.pipeline.edit_inputs import EditSettings
 from fluxmusic.sampling import SampleSettings
 from fluxmusic.version import __version__
 
@@ -36,6 +39,7 @@ class AudioOutput:
             None for models without one.
         settings: The resolved settings of the request (what the sidecars record).
         negative_prompts: The unconditional prompt of each row.
+        edit: What an edit did (operation, input file, parameters); None for text-to-music.
 
     Shapes:
         waveforms: (B, S); mels: (B, T, 64).
@@ -49,6 +53,7 @@ class AudioOutput:
     bpm: list[float | None] | None = None
     settings: SampleSettings | None = None
     negative_prompts: list[str] | None = None
+    edit: EditSettings | None = None
 
     def clip_settings(self, i: int) -> dict[str, Any]:
         """Row ``i``'s settings as a JSON-ready dict: its own prompt, seed, tempo and negative prompt."""
@@ -130,8 +135,10 @@ def save_outputs(
     written = []
     for i, path in enumerate(paths):
         write_clip(path, output.waveforms[i], output.sample_rate)
+        record = output.edit.to_dict() if output.edit is not None else {"operation": "text-to-music"}
         sidecar = {
             **output.clip_settings(i),
+            **record,
             **run,
             "sample_rate": output.sample_rate,
             "num_samples": int(output.waveforms.shape[1]),

@@ -4,7 +4,8 @@
 (conditional and unconditional);  3. draw the starting noise on the CPU from per-item seeds;
 4. integrate the flow with batched classifier-free guidance (:meth:`FluxMusicPipeline.denoise`, which
 editing calls with a start time and a per-step callback);  5. decode latents -> log-mel (VAE) ->
-waveform (vocoder) and trim to the requested duration.
+waveform (vocoder) and trim to the requested duration. Editing and long form (``pipe.variation``,
+``pipe.inpaint``, ``pipe.continuation``, ``pipe.long_form``) come from :mod:`.methods`.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from fluxmusic.model import MusicFlux, image_ids, pack, text_ids, unpack
 from fluxmusic.modelfolder.find import load_components
 from fluxmusic.modelfolder.index import PipelineSpec
 from fluxmusic.modelfolder.load import Components, save_model_dir
+from fluxmusic.pipeline.methods import EditingMethods
 from fluxmusic.pipeline.outputs import AudioOutput
-from fluxmusic.pipeline.request import per_row, repeat_prompts, tempo_rows, with_seed
-from fluxmusic.sampling import MAX_SEED, SETTING_FIELDS, SampleSettings, SettingsError
+from fluxmusic.pipeline.prepare import prepare
+from fluxmusic.pipeline.request import tempo_rows
+from fluxmusic.sampling import SETTING_FIELDS, SampleSettings
 from fluxmusic.text.base import TextConditioner, TextEmbedding
 
 logger = logging.getLogger(__name__)
@@ -35,7 +38,7 @@ logger = logging.getLogger(__name__)
 N_MELS = 64
 
 
-class FluxMusicPipeline:
+class FluxMusicPipeline(EditingMethods):
     """Text-to-music generation with a MusicFlux transformer, an audio VAE, a vocoder and text encoders.
 
     Build with :meth:`from_pretrained` or from components (every component is a settable attribute).
@@ -213,15 +216,17 @@ class FluxMusicPipeline:
             waveform = self.vocoder(mel, num_samples=num_samples)
         return waveform.float().cpu().clamp(-1, 1), mel.squeeze(1).float().cpu()
 
-    def settings(self, **given: object) -> SampleSettings:
+    def settings(self, *, max_duration: float | None = None, **given: object) -> SampleSettings:
         """Resolve sampling settings: ``given`` (``None`` = not given) over this model's defaults.
+
+        ``max_duration`` defaults to the model's limit for one window (long form passes its own).
 
         Raises:
             TypeError, ValueError: a bad value, naming the argument.
         """
-        spec = self.spec
+        spec, limit = self.spec, self.spec.max_duration if max_duration is None else max_duration
         return SampleSettings.resolve(
-            spec.defaults, default_duration=spec.default_duration, max_duration=spec.max_duration, **given
+            spec.defaults, default_duration=spec.default_duration, max_duration=limit, **given
         )
 
     def denoise(
@@ -349,19 +354,8 @@ class FluxMusicPipeline:
         Raises:
             TypeError, ValueError: bad prompts or counts, naming the argument.
         """
-        prompts = repeat_prompts(prompt, num_per_prompt)  # 1. check
-        negatives = per_row("negative prompts", settings.negative_prompt, len(prompts), num_per_prompt)
-        tempo = self.tempo_rows(prompts, settings.bpm, num_per_prompt)
-        batch = len(prompts)
-        if generator is None:
-            settings = with_seed(settings)
-        if settings.seed is not None and settings.seed + batch - 1 > MAX_SEED:
-            limit = MAX_SEED - batch + 1
-            raise SettingsError("seed", f"must be at most {limit} for {batch} clips, got {settings.seed}")
-        emb = self.encode_prompts(prompts, negatives)  # 2. text
-        seeds = None if generator is not None else [settings.seed + i for i in range(batch)]
-        noise = self.initial_noise(batch, self.latent_frames(settings.duration), seeds, generator)  # 3. noise
-        latent = self.denoise(noise, emb, tempo, settings, progress=progress)  # 4. flow
-        waveforms, mels = self.decode(latent, round(settings.duration * self.sample_rate))  # 5. audio
-        tempi = None if tempo is None else [float(b) or None for b in tempo[:, 0].tolist()]
-        return AudioOutput(waveforms, self.sample_rate, prompts, seeds, mels, tempi, settings, negatives)
+        req = prepare(self, prompt, settings, num_per_prompt, generator)  # 1. check, 2. text
+        noise = req.noise(self, self.latent_frames(req.settings.duration))  # 3. noise
+        latent = self.denoise(noise, req.emb, req.tempo, req.settings, progress=progress)  # 4. flow
+        waveforms, mels = self.decode(latent, round(req.settings.duration * self.sample_rate))  # 5. audio
+        return req.output(waveforms, mels, self.sample_rate)
