@@ -198,16 +198,17 @@ def _run_batch(
 ) -> AudioOutput:
     """One micro-batch of the requested operation (``settings`` narrowed to the batch's rows)."""
     from fluxmusic.pipeline import editing, long_form
+    from fluxmusic.pipeline.edit_inputs import EditRun
 
-    audio, overlap = request.get("audio"), request["overlap"]
+    audio, overlap, run = request.get("audio"), request["overlap"], EditRun(progress=progress)
     if edit == "init_audio":
-        return editing.vary(pipe, audio, batch, settings, request["strength"], progress=progress)
+        return editing.vary(pipe, audio, batch, settings, request["strength"], run)
     if edit == "inpaint":
-        return editing.inpaint(pipe, audio, batch, settings, request["regions"], progress=progress)
+        return editing.inpaint(pipe, audio, batch, settings, request["regions"], run)
     if edit == "continue_from":
-        return long_form.continuation(pipe, audio, batch, settings, overlap, progress=progress)
+        return long_form.continuation(pipe, audio, batch, settings, overlap, run)
     if settings.duration > pipe.spec.default_duration or overlap is not None:
-        return long_form.long_form(pipe, batch, settings, overlap, progress=progress)
+        return long_form.long_form(pipe, batch, settings, overlap, run)
     return pipe.generate(batch, settings, progress=progress)
 
 

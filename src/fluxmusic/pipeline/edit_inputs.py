@@ -11,16 +11,21 @@ import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fluxmusic.sampling import SettingsError
 
+if TYPE_CHECKING:
+    import torch
+
 __all__ = [
     "CROSSFADE_SECONDS",
+    "DEFAULT_RUN",
     "LONG_FORM_MAX_SECONDS",
     "MASK_EDGE_FRAMES",
     "MIN_INPUT_SECONDS",
     "OPERATIONS",
+    "EditRun",
     "EditSettings",
     "SourceAudio",
     "check_regions",
@@ -153,6 +158,29 @@ def check_total_duration(duration: Any, length: float, maximum: float = LONG_FOR
     if total > maximum:
         raise SettingsError("duration", f"must be at most {maximum:g} seconds, got {total:g}")
     return total
+
+
+@dataclass(frozen=True)
+class EditRun:
+    """How an edit runs, beside what it asks for: clips per prompt, the noise, progress, the joins.
+
+    Attributes:
+        num_per_prompt: Clips per prompt.
+        generator: One generator for all noise (else the settings' seed).
+        progress: Show progress bars.
+        crossfade: Seconds of each equal-power crossfade between kept and generated audio.
+        mask_edge: Latent frames of the soft edge of the inpainting / continuation mask.
+    """
+
+    num_per_prompt: int = 1
+    generator: torch.Generator | None = None
+    progress: bool = True
+    crossfade: float = CROSSFADE_SECONDS
+    mask_edge: int = MASK_EDGE_FRAMES
+
+
+DEFAULT_RUN = EditRun()
+"""One clip per prompt, the settings' seed, progress bars, the default joins."""
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,9 @@ from fluxmusic.errors import InputError
 from fluxmusic.files import sha256_file
 from fluxmusic.model import pack
 from fluxmusic.pipeline.edit_inputs import (
-    CROSSFADE_SECONDS,
-    MASK_EDGE_FRAMES,
+    DEFAULT_RUN,
     MIN_INPUT_SECONDS,
+    EditRun,
     EditSettings,
     SourceAudio,
     check_regions,
@@ -199,9 +199,7 @@ def vary(
     prompt: str | list[str],
     settings: SampleSettings,
     strength: float,
-    num_per_prompt: int = 1,
-    generator: torch.Generator | None = None,
-    progress: bool = True,
+    run: EditRun = DEFAULT_RUN,
 ) -> AudioOutput:
     """A variation of ``audio`` towards ``prompt`` (see the module docstring); output as long as the input.
 
@@ -211,14 +209,14 @@ def vary(
     strength = check_strength(strength)
     source = as_input(audio, pipe.sample_rate)
     _check_one_window(pipe, source, "variation")
-    req = prepare(pipe, prompt, replace(settings, duration=source.seconds), num_per_prompt, generator)
+    req = prepare(pipe, prompt, replace(settings, duration=source.seconds), run.num_per_prompt, run.generator)
     frames = pipe.latent_frames(req.settings.duration)
     noise = req.noise(pipe, frames)
     state = noise
     if strength < 1.0:
         x0 = encode_latent(pipe, source.waveform[None], frames)
         state = (1.0 - strength) * x0 + strength * noise
-    latent = pipe.denoise(state, req.emb, req.tempo, req.settings, progress=progress, t_start=strength)
+    latent = pipe.denoise(state, req.emb, req.tempo, req.settings, progress=run.progress, t_start=strength)
     waveforms, mels = pipe.decode(latent, round(req.settings.duration * pipe.sample_rate))
     return req.output(waveforms, mels, pipe.sample_rate, EditSettings("variation", source.source, strength))
 
@@ -266,11 +264,7 @@ def inpaint(
     prompt: str | list[str],
     settings: SampleSettings,
     regions: list[tuple[float, float]] | list[str],
-    num_per_prompt: int = 1,
-    generator: torch.Generator | None = None,
-    progress: bool = True,
-    crossfade: float = CROSSFADE_SECONDS,
-    mask_edge: int = MASK_EDGE_FRAMES,
+    run: EditRun = DEFAULT_RUN,
 ) -> AudioOutput:
     """Regenerate ``regions`` ((start, end) seconds, or ``"START:END"`` strings) of ``audio``, keep the rest.
 
@@ -279,8 +273,10 @@ def inpaint(
     """
     source = as_input(audio, pipe.sample_rate)
     regions = check_regions(regions, source.seconds)
-    edit = EditSettings("inpaint", source.source, regions=regions, crossfade=crossfade, mask_edge=mask_edge)
-    req = prepare(pipe, prompt, replace(settings, duration=source.seconds), num_per_prompt, generator)
+    edit = EditSettings(
+        "inpaint", source.source, regions=regions, crossfade=run.crossfade, mask_edge=run.mask_edge
+    )
+    req = prepare(pipe, prompt, replace(settings, duration=source.seconds), run.num_per_prompt, run.generator)
     rate, spl = pipe.sample_rate, frame_samples(pipe)
     total = source.waveform.shape[0]
     spans = [(round(a * rate), min(total, round(b * rate))) for a, b in regions]
@@ -297,7 +293,7 @@ def inpaint(
         segment = out[:, start:end]
         x0 = encode_latent(pipe, segment, frames)
         noise = req.noise(pipe, frames, window=k)
-        latent = pinned_denoise(pipe, req, x0, keep, noise, req.tempo_at(start / rate), progress)
+        latent = pinned_denoise(pipe, req, x0, keep, noise, req.tempo_at(start / rate), run.progress)
         generated, _ = pipe.decode(latent, length)
         weight = region_weights(length, inner, round(edit.crossfade * rate))
         generated = (generated * level_gain(segment, generated, weight == 0)).clamp(-1, 1)

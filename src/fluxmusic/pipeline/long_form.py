@@ -22,10 +22,11 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from fluxmusic.pipeline.edit_inputs import (
-    CROSSFADE_SECONDS,
+    DEFAULT_RUN,
     LONG_FORM_MAX_SECONDS,
-    MASK_EDGE_FRAMES,
+    EditRun,
     EditSettings,
+    SourceAudio,
     check_total_duration,
 )
 from fluxmusic.pipeline.editing import (
@@ -132,9 +133,7 @@ def extend(
     latent: Tensor | None,
     total: int,
     overlap: int,
-    crossfade: float = CROSSFADE_SECONDS,
-    mask_edge: int = MASK_EDGE_FRAMES,
-    progress: bool = True,
+    run: EditRun = DEFAULT_RUN,
     first_window: int = 1,
     keep_input: bool = False,
 ) -> tuple[Tensor, int]:
@@ -160,7 +159,7 @@ def extend(
     window = pipe.latent_frames(pipe.spec.default_duration) // d
     patch = pipe.transformer.config.patch_size
     plan = plan_windows(audio.shape[1], total, window, overlap, frame, patch)
-    rate, fade = pipe.sample_rate, round(crossfade * pipe.sample_rate)
+    rate, fade, progress = pipe.sample_rate, round(run.crossfade * pipe.sample_rate), run.progress
     protect = audio.shape[1] if keep_input else 0  # samples no crossfade may start in
     for k, win in enumerate(tqdm(plan, desc="windows", disable=not progress or len(plan) < 2)):
         context = win.context * frame
@@ -171,7 +170,7 @@ def extend(
         noise = req.noise(pipe, win.frames * d, window=first_window + k)
         x0 = torch.zeros_like(noise)
         x0[:, :, : win.context] = known.to(x0.device)
-        keep = 1.0 - region_weights(win.frames, [(win.context, win.frames)], mask_edge)
+        keep = 1.0 - region_weights(win.frames, [(win.context, win.frames)], run.mask_edge)
         tempo = req.tempo_at((audio.shape[1] - context) / rate)  # the window starts there
         latent = pinned_denoise(pipe, req, x0, keep, noise, tempo, progress=progress and len(plan) < 2)
         decoded, _ = pipe.decode(latent, win.frames * frame)
@@ -192,11 +191,7 @@ def long_form(
     prompt: str | list[str],
     settings: SampleSettings,
     overlap: float | None = None,
-    num_per_prompt: int = 1,
-    generator: torch.Generator | None = None,
-    progress: bool = True,
-    crossfade: float = CROSSFADE_SECONDS,
-    mask_edge: int = MASK_EDGE_FRAMES,
+    run: EditRun = DEFAULT_RUN,
 ) -> AudioOutput:
     """Text-to-music of ``settings.duration`` seconds, window by window above the trained window (up to
     :data:`~fluxmusic.pipeline.edit_inputs.LONG_FORM_MAX_SECONDS`); within it, plain text-to-music.
@@ -206,20 +201,32 @@ def long_form(
     """
     _check_max(settings.duration)
     seconds, frames, window = _overlap_frames(pipe, overlap)
-    req = prepare(pipe, prompt, settings, num_per_prompt, generator)
+    req = prepare(pipe, prompt, settings, run.num_per_prompt, run.generator)
     rate, d = pipe.sample_rate, pipe.vae.downsample
     total = round(settings.duration * rate)
-    if settings.duration <= pipe.spec.default_duration:
-        latent = pipe.denoise(req.noise(pipe, pipe.latent_frames(settings.duration)), req.emb, req.tempo,
-                              req.settings, progress=progress)  # fmt: skip
-        return req.output(*pipe.decode(latent, total), rate)
-    latent = pipe.denoise(req.noise(pipe, window * d), req.emb, req.tempo, req.settings, progress=progress)
-    first, _ = pipe.decode(latent, window * frame_samples(pipe))
-    audio, count = extend(pipe, req, first, latent, total, frames, crossfade, mask_edge, progress)
-    edit = EditSettings(
-        "long-form", overlap=seconds, windows=1 + count, crossfade=crossfade, mask_edge=mask_edge
+    within = settings.duration <= pipe.spec.default_duration
+    frames_now = pipe.latent_frames(settings.duration) if within else window * d
+    latent = pipe.denoise(
+        req.noise(pipe, frames_now), req.emb, req.tempo, req.settings, progress=run.progress
     )
-    return req.output(audio, output_mels(pipe, audio, settings.duration), rate, edit)
+    if within:
+        return req.output(*pipe.decode(latent, total), rate)
+    first, _ = pipe.decode(latent, window * frame_samples(pipe))
+    audio, count = extend(pipe, req, first, latent, total, frames, run)
+    return req.output(
+        audio,
+        output_mels(pipe, audio, settings.duration),
+        rate,
+        _record("long-form", None, seconds, 1 + count, run),
+    )
+
+
+def _record(
+    operation: str, source: SourceAudio | None, overlap: float, windows: int, run: EditRun
+) -> EditSettings:
+    return EditSettings(
+        operation, source, overlap=overlap, windows=windows, crossfade=run.crossfade, mask_edge=run.mask_edge
+    )
 
 
 def continuation(
@@ -228,11 +235,7 @@ def continuation(
     prompt: str | list[str],
     settings: SampleSettings,
     overlap: float | None = None,
-    num_per_prompt: int = 1,
-    generator: torch.Generator | None = None,
-    progress: bool = True,
-    crossfade: float = CROSSFADE_SECONDS,
-    mask_edge: int = MASK_EDGE_FRAMES,
+    run: EditRun = DEFAULT_RUN,
 ) -> AudioOutput:
     """``audio`` followed by new music continuing it, ``settings.duration`` seconds in all (input included).
 
@@ -243,18 +246,9 @@ def continuation(
     source = as_input(audio, pipe.sample_rate)
     duration = check_total_duration(settings.duration, source.seconds)
     seconds, frames, _ = _overlap_frames(pipe, overlap)
-    req = prepare(pipe, prompt, replace(settings, duration=duration), num_per_prompt, generator)
+    req = prepare(pipe, prompt, replace(settings, duration=duration), run.num_per_prompt, run.generator)
     total = round(duration * pipe.sample_rate)
     start = source.waveform.expand(req.batch, -1).clone()
-    out, count = extend(
-        pipe, req, start, None, total, frames, crossfade, mask_edge, progress, first_window=0, keep_input=True
-    )
-    edit = EditSettings(
-        "continuation",
-        source.source,
-        overlap=seconds,
-        windows=count,
-        crossfade=crossfade,
-        mask_edge=mask_edge,
-    )
+    out, count = extend(pipe, req, start, None, total, frames, run, first_window=0, keep_input=True)
+    edit = _record("continuation", source.source, seconds, count, run)
     return req.output(out, output_mels(pipe, out, duration), pipe.sample_rate, edit)

@@ -16,7 +16,7 @@ import torch
 from fluxmusic.errors import InputError
 from fluxmusic.pipeline import editing
 from fluxmusic.pipeline import long_form as windowed
-from fluxmusic.pipeline.edit_inputs import CROSSFADE_SECONDS, LONG_FORM_MAX_SECONDS, MASK_EDGE_FRAMES
+from fluxmusic.pipeline.edit_inputs import CROSSFADE_SECONDS, LONG_FORM_MAX_SECONDS, MASK_EDGE_FRAMES, EditRun
 from fluxmusic.pipeline.editing import AudioLike
 from fluxmusic.pipeline.outputs import AudioOutput
 from fluxmusic.sampling import SampleSettings
@@ -60,7 +60,9 @@ class EditingMethods:
             InputError: strength outside (0, 1]; unreadable, silent or too long audio; bad settings.
         """
         resolved = self._edit_settings(settings, generator)
-        return editing.vary(self, audio, prompt, resolved, strength, num_per_prompt, generator, progress)
+        return editing.vary(
+            self, audio, prompt, resolved, strength, EditRun(num_per_prompt, generator, progress)
+        )
 
     def inpaint(
         self,
@@ -88,7 +90,12 @@ class EditingMethods:
         """
         resolved = self._edit_settings(settings, generator)
         return editing.inpaint(
-            self, audio, prompt, resolved, regions, num_per_prompt, generator, progress, crossfade, mask_edge
+            self,
+            audio,
+            prompt,
+            resolved,
+            regions,
+            EditRun(num_per_prompt, generator, progress, crossfade, mask_edge),
         )
 
     def continuation(
@@ -118,7 +125,12 @@ class EditingMethods:
         """
         resolved = self._edit_settings({**settings, "duration": duration}, generator, duration=True)
         return windowed.continuation(
-            self, audio, prompt, resolved, overlap, num_per_prompt, generator, progress, crossfade, mask_edge
+            self,
+            audio,
+            prompt,
+            resolved,
+            overlap,
+            EditRun(num_per_prompt, generator, progress, crossfade, mask_edge),
         )
 
     def long_form(
@@ -147,5 +159,9 @@ class EditingMethods:
         """
         resolved = self._edit_settings({**settings, "duration": duration}, generator, duration=True)
         return windowed.long_form(
-            self, prompt, resolved, overlap, num_per_prompt, generator, progress, crossfade, mask_edge
+            self,
+            prompt,
+            resolved,
+            overlap,
+            EditRun(num_per_prompt, generator, progress, crossfade, mask_edge),
         )
