@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fluxmusic.cli.console import add_quiet, command
+
 
 def _cmd_data_check(args: argparse.Namespace) -> int:
     from fluxmusic.data.check import check_manifest
@@ -41,8 +43,10 @@ def add_data(sub: argparse._SubParsersAction) -> None:
     """``fluxmusic data check`` and ``fluxmusic data build-demo``."""
     p = sub.add_parser("data", help="dataset tools: check a manifest, build the demo dataset")
     data_sub = p.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
-    check = data_sub.add_parser(
+    check = command(
+        data_sub,
         "check",
+        _cmd_data_check,
         help="validate every item of a manifest and write a report",
         description=(
             "Open and decode every item of MANIFEST; report missing, corrupt (undecodable, truncated, "
@@ -69,15 +73,15 @@ def add_data(sub: argparse._SubParsersAction) -> None:
         "--write-clean", metavar="PATH", help="also write a manifest of the good items (never onto MANIFEST)"
     )
     check.add_argument("--overwrite", action="store_true", help="let --write-clean replace an existing file")
-    check.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    check.set_defaults(handler=_cmd_data_check)
-    demo = data_sub.add_parser(
+    add_quiet(check)
+    demo = command(
+        data_sub,
         "build-demo",
+        run_build_demo,
         help="render the demo text-to-music dataset (music21 corpus + FluidSynth)",
         description="Build the demo dataset (see docs/demo-dataset.md).",
     )
     add_build_demo_arguments(demo)
-    demo.set_defaults(handler=run_build_demo)
     p.set_defaults(handler=lambda _args: (p.print_help(), 2)[1])
 
 

@@ -4,8 +4,26 @@ from __future__ import annotations
 
 import argparse
 
+from fluxmusic.cli.console import command
 from fluxmusic.cli.generate import add_guidance_shape, given_settings
 from fluxmusic.flow.names import SAMPLERS
+
+BUNDLE_HELP = "freeze a model folder for shipping (smaller weights, recorded sha256 hashes)"
+BUNDLE_DESCRIPTION = (
+    "Copy a model folder (e.g. a training run's export) with the transformer weights stored in\n"
+    "--dtype, new sampling defaults, and a sha256 table that loading checks. This is how the\n"
+    "bundled model is made (docs/bundled-model.md).\n\n"
+    "example:\n"
+    "  fluxmusic bundle runs/bundled_model/export src/fluxmusic/bundled/model --steps 32\n"
+)
+
+CONVERT_HELP = "convert a reference FluxMusic checkpoint to safetensors + config.json"
+CONVERT_DESCRIPTION = (
+    "Read a reference checkpoint (a pickled dict with 'ema', a bare state dict, or safetensors) "
+    "safely -- pickles are opened with torch.load(weights_only=True) and nothing in them runs -- "
+    "check it loads strictly, and write OUTPUT/model.safetensors and OUTPUT/config.json. "
+    "Example: fluxmusic convert musicflow_s.pt models/fluxmusic-small"
+)
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
@@ -36,18 +54,7 @@ def _cmd_bundle(args: argparse.Namespace) -> int:
 
 
 def add_bundle(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "bundle",
-        help="freeze a model folder for shipping (smaller weights, recorded sha256 hashes)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=(
-            "Copy a model folder (e.g. a training run's export) with the transformer weights stored in\n"
-            "--dtype, new sampling defaults, and a sha256 table that loading checks. This is how the\n"
-            "bundled model is made (docs/bundled-model.md).\n\n"
-            "example:\n"
-            "  fluxmusic bundle runs/bundled_model/export src/fluxmusic/bundled/model --steps 32\n"
-        ),
-    )
+    p = command(sub, "bundle", _cmd_bundle, help=BUNDLE_HELP, description=BUNDLE_DESCRIPTION)
     p.add_argument("input", help="model folder (with fluxmusic.json)")
     p.add_argument("output", help="new, empty output folder")
     p.add_argument(
@@ -64,20 +71,10 @@ def add_bundle(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="a LoRA folder (a LoRA run's export) to ship beside the transformer, folded in on every load",
     )
-    p.set_defaults(handler=_cmd_bundle)
 
 
 def add_convert(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "convert",
-        help="convert a reference FluxMusic checkpoint to safetensors + config.json",
-        description=(
-            "Read a reference checkpoint (a pickled dict with 'ema', a bare state dict, or safetensors) "
-            "safely -- pickles are opened with torch.load(weights_only=True) and nothing in them runs -- "
-            "check it loads strictly, and write OUTPUT/model.safetensors and OUTPUT/config.json. "
-            "Example: fluxmusic convert musicflow_s.pt models/fluxmusic-small"
-        ),
-    )
+    p = command(sub, "convert", _cmd_convert, help=CONVERT_HELP, description=CONVERT_DESCRIPTION)
     p.add_argument("input", help="reference .pt/.pth, .safetensors file, or a model folder")
     p.add_argument("output", help="output folder")
     p.add_argument(
@@ -89,4 +86,3 @@ def add_convert(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--key", default=None, help="entry of a pickled dict to read (default: 'ema', else 'model')"
     )
-    p.set_defaults(handler=_cmd_convert)

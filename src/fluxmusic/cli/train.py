@@ -6,17 +6,61 @@ import argparse
 import json
 from pathlib import Path
 
-from fluxmusic.cli.console import UserError, is_rank0, quiet_third_party_progress, training_logs
+from fluxmusic.cli.console import (
+    UserError,
+    add_overrides,
+    add_quiet,
+    command,
+    is_rank0,
+    quiet_third_party_progress,
+    training_logs,
+)
+
+SHORTHANDS: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "--init-from",
+        "PATH",
+        "model.init_from",
+        "start from these weights (reference .pt, safetensors, folder)",
+    ),
+    ("--run-dir", "DIR", "run.dir", "run folder (same as --set run.dir=DIR)"),
+)
+"""``fluxmusic train`` options that stand for a ``--set`` key: (flag, metavar, config key, help)."""
+
+TRAIN_HELP = "train or fine-tune a model, or the bundled VAE / vocoder (DDP/FSDP under torchrun)"
+TRAIN_DESCRIPTION = (
+    'Train from a TOML config: MusicFlux, or with run.trainer = "vae" / "vocoder" the bundled\n'
+    "VAE / HiFi-GAN vocoder. Steps are optimizer steps; checkpoints go to\n"
+    "RUN_DIR/checkpoints/step_NNNNNN and the trained model to RUN_DIR/export (components:\n"
+    "RUN_DIR/final) at the end.\n\n"
+    "examples:\n"
+    "  fluxmusic train --config configs/train_tiny.toml\n"
+    "  fluxmusic train --config configs/train_demo.toml --set run.max_steps=5000\n"
+    "  fluxmusic train --resume runs/small\n"
+    "  fluxmusic train --config configs/bundled/vae.toml --auto-resume --set data.dir=data/demo\n"
+    "  torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29500 \\\n"
+    "      -m fluxmusic train --config configs/train_small.toml\n"
+    "see docs/training.md"
+)
+
+PREPROCESS_HELP = "encode audio and captions into training shards (VAE posteriors + text embeddings)"
+PREPROCESS_DESCRIPTION = (
+    "Encode every item of MANIFEST with the VAE and text encoder of --config (default: AudioLDM2 "
+    "VAE, "
+    "T5-XXL + CLAP) into OUTPUT/shards; resumable, and split across ranks under torchrun. "
+    "Train on it with --set data.shards=OUTPUT. Example: fluxmusic preprocess data/train.json "
+    "data/latents --config configs/train_small.toml"
+)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from fluxmusic.training.trainers import load_experiment, resume_experiment, train
 
     overrides = list(args.set or [])
-    if args.init_from:
-        overrides.append(f"model.init_from={json.dumps(args.init_from)}")
-    if args.run_dir:
-        overrides.append(f"run.dir={json.dumps(args.run_dir)}")
+    for flag, _, key, _ in SHORTHANDS:
+        value = getattr(args, flag.removeprefix("--").replace("-", "_"))
+        if value:
+            overrides.append(f"{key}={json.dumps(value)}")
     resume = args.resume
     if args.resume:
         if args.config:
@@ -37,44 +81,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if result.export is not None:
             print(f"exported: {result.export}")
     return 0
-
-
-def add_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "train",
-        help="train or fine-tune a model, or the bundled VAE / vocoder (DDP/FSDP under torchrun)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=(
-            'Train from a TOML config: MusicFlux, or with run.trainer = "vae" / "vocoder" the bundled\n'
-            "VAE / HiFi-GAN vocoder. Steps are optimizer steps; checkpoints go to\n"
-            "RUN_DIR/checkpoints/step_NNNNNN and the trained model to RUN_DIR/export (components:\n"
-            "RUN_DIR/final) at the end.\n\n"
-            "examples:\n"
-            "  fluxmusic train --config configs/train_tiny.toml\n"
-            "  fluxmusic train --config configs/train_demo.toml --set run.max_steps=5000\n"
-            "  fluxmusic train --resume runs/small\n"
-            "  fluxmusic train --config configs/bundled/vae.toml --auto-resume --set data.dir=data/demo\n"
-            "  torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29500 \\\n"
-            "      -m fluxmusic train --config configs/train_small.toml\n"
-            "see docs/training.md"
-        ),
-    )
-    p.add_argument("--config", help="experiment file (TOML)")
-    p.add_argument(
-        "--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config key (repeatable)"
-    )
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest complete checkpoint")
-    p.add_argument(
-        "--auto-resume",
-        action="store_true",
-        help="with --config: continue run.dir if it holds a checkpoint, else start it (preemptible jobs)",
-    )
-    p.add_argument(
-        "--init-from", metavar="PATH", help="start from these weights (reference .pt, safetensors, folder)"
-    )
-    p.add_argument("--run-dir", metavar="DIR", help="run folder (same as --set run.dir=DIR)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-    p.set_defaults(handler=_cmd_train)
 
 
 def _check_preprocess_args(args: argparse.Namespace) -> None:
@@ -120,27 +126,29 @@ def _cmd_preprocess(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_preprocess(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "preprocess",
-        help="encode audio and captions into training shards (VAE posteriors + text embeddings)",
-        description=(
-            "Encode every item of MANIFEST with the VAE and text encoder of --config (default: AudioLDM2 "
-            "VAE, "
-            "T5-XXL + CLAP) into OUTPUT/shards; resumable, and split across ranks under torchrun. "
-            "Train on it with --set data.shards=OUTPUT. Example: fluxmusic preprocess data/train.json "
-            "data/latents --config configs/train_small.toml"
-        ),
+def add_train(sub: argparse._SubParsersAction) -> None:
+    p = command(sub, "train", _cmd_train, help=TRAIN_HELP, description=TRAIN_DESCRIPTION)
+    p.add_argument("--config", help="experiment file (TOML)")
+    add_overrides(p)
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest complete checkpoint")
+    p.add_argument(
+        "--auto-resume",
+        action="store_true",
+        help="with --config: continue run.dir if it holds a checkpoint, else start it (preemptible jobs)",
     )
+    for flag, metavar, _, text in SHORTHANDS:
+        p.add_argument(flag, metavar=metavar, help=text)
+    add_quiet(p, "progress lines")
+
+
+def add_preprocess(sub: argparse._SubParsersAction) -> None:
+    p = command(sub, "preprocess", _cmd_preprocess, help=PREPROCESS_HELP, description=PREPROCESS_DESCRIPTION)
     p.add_argument("manifest", help="manifest (.json reference list, .jsonl or .csv)")
     p.add_argument("output", help="output folder (resumed if it exists)")
     p.add_argument("--config", help="training config whose [vae], [text], [data] and [run] settings to use")
-    p.add_argument(
-        "--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config key (repeatable)"
-    )
+    add_overrides(p)
     p.add_argument("--crop", default="random", choices=("random", "start", "windows"),
                    help="one seeded window per item (default), the start, or every window")  # fmt: skip
     p.add_argument("--batch-size", type=int, default=8, help="clips per encoder call (default 8)")
     p.add_argument("--shard-size", type=int, default=256, help="rows per shard (default 256)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(handler=_cmd_preprocess)
+    add_quiet(p)

@@ -11,7 +11,6 @@ Corrupt means: undecodable, truncated, NaN/Inf samples (the checks of :mod:`flux
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,8 +39,6 @@ __all__ = [
     "collate",
     "read_item_clip",
 ]
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

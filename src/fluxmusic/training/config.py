@@ -50,6 +50,7 @@ __all__ = [
     "apply_overrides",
     "load_config",
     "parse_override",
+    "plain",
     "read_config",
     "saved_config",
 ]
@@ -111,26 +112,41 @@ def _section(cls: type, data: dict[str, Any], name: str) -> Any:
     return cls(**{k: _coerce(v, hints[k], f"{name}.{k}") for k, v in data.items()})
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """``value`` ready for JSON: dataclasses as dicts, tuples as lists (nested ones too)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
     if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     return value
 
 
 class SectionedConfig:
     """Base of every trainer's config: a frozen dataclass whose fields are section dataclasses.
 
-    A subclass names its trainer (``TRAINER``, what ``run.trainer`` must say) and its local paths
-    (``PATHS``: section -> keys, made absolute by :func:`absolute_paths`). Sections missing from a file
-    take their section class's defaults.
+    A subclass declares its sections as fields and names its local paths (``PATHS``: section -> keys,
+    made absolute by :func:`absolute_paths`). A section declared without a default defaults to its class's
+    defaults (``run: RunConfig`` means ``field(default_factory=RunConfig)``), as do sections missing from a
+    file. The trainer a config is for (``TRAINER``, what ``run.trainer`` must say) is the default
+    ``trainer`` of its ``run`` section unless the subclass sets it.
     """
 
     TRAINER: ClassVar[str] = ""
     PATHS: ClassVar[dict[str, tuple[str, ...]]] = {}
     RESUMABLE: ClassVar[tuple[str, ...]] = RESUMABLE
     """Keys a resume may change (``fnmatch`` patterns; :func:`fluxmusic.training.runs.check_resume`)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        hints = typing.get_type_hints(cls)
+        for name in cls.__dict__.get("__annotations__", {}):
+            section = hints[name]
+            if name not in cls.__dict__ and dataclasses.is_dataclass(section) and isinstance(section, type):
+                setattr(cls, name, field(default_factory=section))
+        if "TRAINER" not in cls.__dict__ and "run" in cls.__dict__:
+            cls.TRAINER = next(f.default for f in dataclasses.fields(hints["run"]) if f.name == "trainer")
 
     def __post_init__(self) -> None:
         trainer = self.run.trainer  # type: ignore[attr-defined]
@@ -162,7 +178,7 @@ class SectionedConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready nested dict (tuples as lists)."""
-        return {name: _plain(dataclasses.asdict(getattr(self, name))) for name in self.sections()}
+        return {name: plain(getattr(self, name)) for name in self.sections()}
 
     def replace(self: C, **sections: Any) -> C:
         """A copy with whole sections replaced (``config.replace(run=...)``)."""
@@ -179,7 +195,6 @@ class SectionedConfig:
 class TrainConfig(SectionedConfig):
     """A whole transformer training experiment (see the section classes for every key)."""
 
-    TRAINER: ClassVar[str] = "musicflux"
     PATHS: ClassVar[dict[str, tuple[str, ...]]] = {
         "run": ("dir",),
         "data": ("manifest", "shards"),
@@ -194,17 +209,17 @@ class TrainConfig(SectionedConfig):
         "data.caption_dropout_mode", "data.tempo_dropout", "data.max_tries",
     )  # fmt: skip
 
-    run: RunConfig = field(default_factory=RunConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    text: TextConfig = field(default_factory=TextConfig)
-    vae: VAEConfig = field(default_factory=VAEConfig)
-    vocoder: VocoderConfig = field(default_factory=VocoderConfig)
+    run: RunConfig
+    model: ModelConfig
+    text: TextConfig
+    vae: VAEConfig
+    vocoder: VocoderConfig
     data: DataConfig = field(default_factory=lambda: DataConfig(manifest="train.json"))
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    ema: EMAConfig = field(default_factory=EMAConfig)
-    flow: FlowConfig = field(default_factory=FlowConfig)
-    sample: SampleConfig = field(default_factory=SampleConfig)
-    lora: LoRAConfig = field(default_factory=LoRAConfig)
+    optim: OptimConfig
+    ema: EMAConfig
+    flow: FlowConfig
+    sample: SampleConfig
+    lora: LoRAConfig
 
     def __post_init__(self) -> None:
         super().__post_init__()

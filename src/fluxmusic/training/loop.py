@@ -163,9 +163,10 @@ def _run(config: TrainConfig, ctx: DistContext, resume: str | os.PathLike[str] |
         run.max_steps,
         fused=device.type == "cuda" and strategy != "fsdp",
     )
+    trainee = run_state.Trainee(config, ctx, wrapped, ema, optimizer, scheduler)
     state = run_state.RunState()
     if checkpoint is not None:
-        state = run_state.restore(checkpoint, config, ctx, wrapped, ema, optimizer, scheduler)
+        state = run_state.restore(checkpoint, trainee)
     if ctx.is_main:
         config.save_json(run_dir / CONFIG_NAME)  # what runs, changes of a resume included
     n_params = sum(p.numel() for _, p in trainable)
@@ -247,7 +248,7 @@ def _run(config: TrainConfig, ctx: DistContext, resume: str | os.PathLike[str] |
             _sample(config, ctx, wrapped, ema, vae, vocoder, text, state.step, device)
         if save_now:
             tally.sync_totals(state, ctx)
-            saved = run_state.save(run_dir, config, ctx, wrapped, ema, optimizer, scheduler, state) or saved
+            saved = run_state.save(run_dir, trainee, state) or saved
         maybe_kill("kill-after-step", state.step)
 
     export = None

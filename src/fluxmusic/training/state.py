@@ -23,7 +23,7 @@ from fluxmusic.training.distributed import DistContext
 from fluxmusic.training.ema import EMA
 from fluxmusic.training.optim import rebase_schedule, set_hyperparameters
 
-__all__ = ["RunState", "restore", "save"]
+__all__ = ["RunState", "Trainee", "restore", "save"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,19 @@ class RunState:
     empty_batches: int = 0
 
 
+@dataclass(frozen=True)
+class Trainee:
+    """What a checkpoint holds the state of, and the run it belongs to: the (wrapped) model, its EMA,
+    optimizer and schedule, the config and this process's place in the job."""
+
+    config: TrainConfig
+    ctx: DistContext
+    model: nn.Module
+    ema: EMA
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+
+
 def _options(**kwargs: Any) -> Any:
     from torch.distributed.checkpoint.state_dict import StateDictOptions
 
@@ -64,24 +77,16 @@ def _rng_state(ctx: DistContext) -> dict[str, Any]:
     return state
 
 
-def save(
-    run_dir: Path,
-    config: TrainConfig,
-    ctx: DistContext,
-    model: nn.Module,
-    ema: EMA,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    state: RunState,
-) -> Path | None:
+def save(run_dir: Path, trainee: Trainee, state: RunState) -> Path | None:
     """Write checkpoint ``state.step``; a collective (rank 0 writes and gets the folder, others None)."""
     from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_optimizer_state_dict
 
+    config, ctx, model, ema = trainee.config, trainee.ctx, trainee.model, trainee.ema
     trainable = set(ema.names)
     full = get_model_state_dict(model, options=_options(cpu_offload=True))
     weights = {k: v for k, v in full.items() if k in trainable}
     ema_state = ema.full_state()
-    optim_state = get_optimizer_state_dict(model, optimizer, options=_options(cpu_offload=True))
+    optim_state = get_optimizer_state_dict(model, trainee.optimizer, options=_options(cpu_offload=True))
     rng = ctx.all_gather_objects(_rng_state(ctx))
     folder = None
     if ctx.is_main:
@@ -95,7 +100,7 @@ def save(
             "empty_batches": state.empty_batches,
             "world_size": ctx.world_size,
             "optimizer": optim_state,
-            "scheduler": scheduler.state_dict(),
+            "scheduler": trainee.scheduler.state_dict(),
             "rng": rng,
         }
         mf = config.model.musicflux()
@@ -124,15 +129,7 @@ def save(
     return folder
 
 
-def restore(
-    checkpoint: Path,
-    config: TrainConfig,
-    ctx: DistContext,
-    model: nn.Module,
-    ema: EMA,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-) -> RunState:
+def restore(checkpoint: Path, trainee: Trainee) -> RunState:
     """Load a checkpoint into the (wrapped) model, EMA, optimizer and scheduler; restore RNG states.
 
     Every rank reads the files. The optimizer's hyper-parameters and the peak learning rate are then set
@@ -143,6 +140,7 @@ def restore(
     """
     from torch.distributed.checkpoint.state_dict import set_model_state_dict, set_optimizer_state_dict
 
+    config, ctx, model = trainee.config, trainee.ctx, trainee.model
     training_state = load_training_state(checkpoint)
     if config.lora.enabled:
         from fluxmusic.model.lora import ADAPTER_NAME
@@ -164,14 +162,14 @@ def restore(
         )
     try:
         set_model_state_dict(model, weights, options=_options(strict=not config.lora.enabled))
-        ema.load_full_state(ema_state)
+        trainee.ema.load_full_state(ema_state)
     except (RuntimeError, KeyError) as err:
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise CheckpointError(f"the weights of {checkpoint} do not fit this run's model: {reason}") from None
-    set_optimizer_state_dict(model, optimizer, training_state["optimizer"], options=_options())
-    scheduler.load_state_dict(training_state["scheduler"])
-    set_hyperparameters(optimizer, config.optim)
-    rebase_schedule(optimizer, scheduler, config.optim.lr)
+    set_optimizer_state_dict(model, trainee.optimizer, training_state["optimizer"], options=_options())
+    trainee.scheduler.load_state_dict(training_state["scheduler"])
+    set_hyperparameters(trainee.optimizer, config.optim)
+    rebase_schedule(trainee.optimizer, trainee.scheduler, config.optim.lr)
     rng = training_state["rng"]
     if training_state["world_size"] == ctx.world_size:
         mine = rng[ctx.rank]

@@ -8,6 +8,7 @@ trainer subclasses them only to change defaults and add its own keys.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -15,7 +16,13 @@ from fluxmusic.errors import InputError
 from fluxmusic.training.config import RESUMABLE, SectionedConfig
 from fluxmusic.training.sections import AdamWConfig, BaseRunConfig, require_at_least
 
-__all__ = ["ClipDataConfig", "ComponentOptimConfig", "ComponentRunConfig", "ComponentTrainConfig"]
+__all__ = [
+    "ClipDataConfig",
+    "ComponentOptimConfig",
+    "ComponentRunConfig",
+    "ComponentTrainConfig",
+    "run_section",
+]
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,16 @@ class ComponentRunConfig(BaseRunConfig):
         super().__post_init__()
         for name in ("eval_every", "stop_at", "max_minutes"):
             require_at_least("run", name, getattr(self, name), 0)
+
+
+def run_section(trainer: str, name: str) -> type[ComponentRunConfig]:
+    """The ``[run]`` section class ``name`` of component trainer ``trainer``: :class:`ComponentRunConfig`
+    with ``run.trainer`` defaulting to ``trainer`` and ``run.dir`` to ``runs/bundled_<trainer>``."""
+    defaults = [("trainer", str, trainer), ("dir", str, f"runs/bundled_{trainer}")]
+    section = dataclasses.make_dataclass(name, defaults, bases=(ComponentRunConfig,), frozen=True)
+    section.__module__ = ComponentRunConfig.__module__
+    section.__doc__ = f"``[run]`` of a {trainer} run (see :class:`ComponentRunConfig`)."
+    return section
 
 
 @dataclass(frozen=True)
@@ -98,6 +115,7 @@ class ComponentTrainConfig(SectionedConfig):
     the shared keys, the invocation limits, the loss weights, the crops and where the dataset lives (the
     clip lists are kept in the run folder)."""
 
+    TRAINER: ClassVar[str] = ""  # each subclass's is its run section's (``run_section``)
     PATHS: ClassVar[dict[str, tuple[str, ...]]] = {"run": ("dir",), "data": ("dir",)}
     RESUMABLE: ClassVar[tuple[str, ...]] = (
         *RESUMABLE, "run.eval_every", "run.stop_at", "run.max_minutes", "loss.*", "data.dir",

@@ -21,6 +21,7 @@ the step alone, so a resumed run ends bit for bit where an uninterrupted one doe
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -34,6 +35,7 @@ from torch import Tensor, nn
 
 from fluxmusic.checkpoints import CheckpointError
 from fluxmusic.data.clip_bank import ClipBank, snapshot_clips
+from fluxmusic.files import atomic_write_text
 from fluxmusic.training.checkpoint import (
     latest_checkpoint,
     load_training_state,
@@ -78,7 +80,8 @@ class Tenant:
         model_config: The module's own config (``config.json``: a checkpoint alone rebuilds it).
         tensors: Other tensors a checkpoint keeps (restored into this dict by key).
         evaluate: Held-out metrics, logged every ``run.eval_every`` steps (None: no evaluation).
-        export: Writes the finished model (given the folder and the steps done; None: no export).
+        export: Saves the finished model into the given folder (``RUN_DIR/final``) and returns what
+            ``RUN_DIR/final_summary.json`` records besides ``step`` (None: no export).
         optional: Modules a checkpoint may lack; they then start fresh (e.g. a discriminator switched on
             when a reconstruction-only run is continued).
     """
@@ -93,7 +96,7 @@ class Tenant:
     model_config: dict[str, Any]
     tensors: dict[str, Tensor] = field(default_factory=dict)
     evaluate: Callable[[], dict[str, float]] | None = None
-    export: Callable[[Path, int], Path] | None = None
+    export: Callable[[Path], dict[str, Any]] | None = None
     optional: frozenset[str] = frozenset()
 
 
@@ -142,7 +145,10 @@ def run_component(
         step, last_loss = _loop(config, tenant, step, NonFiniteGuard(config.run.max_nonfinite, skipped))
         export = None
         if config.run.export and tenant.export is not None and step >= config.run.max_steps:
-            export = tenant.export(run_dir / "final", step)
+            export = run_dir / "final"
+            summary = {"step": step, **tenant.export(export)}
+            atomic_write_text(run_dir / "final_summary.json", json.dumps(summary, indent=2) + "\n")
+            logger.info("final: %s", summary)
     return TrainResult(run_dir, step, latest_checkpoint(run_dir), export, last_loss, tenant.model)
 
 

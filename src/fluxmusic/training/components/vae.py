@@ -5,22 +5,18 @@ small KL weight (both per-element means). The network sees a normalised log-mel 
 predicts ``(x - out_shift) / out_scale``; both maps are folded exactly into ``conv_in`` / ``conv_out`` at
 export (a pure scale at the input keeps zero padding exact), so the exported :class:`AudioVAE` takes and
 returns raw log-mel like AudioLDM2's. After training, ``scaling_factor`` is set to ``1 / std`` of
-posterior samples of training clips.
-
-Run it with ``run.trainer = "vae"`` (``configs/bundled/vae.toml``)::
-
-    fluxmusic train --config configs/bundled/vae.toml --auto-resume --set data.dir=data/demo
+posterior samples of training clips. The bundled VAE's recipe is ``configs/bundled/vae.toml``
+(``run.trainer = "vae"``; see :mod:`fluxmusic.training.components` for the command).
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -28,14 +24,14 @@ from torch import Tensor
 from fluxmusic.audio import AudioVAE
 from fluxmusic.data.clip_bank import ClipBank
 from fluxmusic.errors import InputError
-from fluxmusic.files import atomic_write_text
 from fluxmusic.training.components.sections import (
     ClipDataConfig,
     ComponentOptimConfig,
-    ComponentRunConfig,
     ComponentTrainConfig,
+    run_section,
 )
 from fluxmusic.training.components.tenant import Tenant, load_clip_banks, run_component
+from fluxmusic.training.config import plain
 from fluxmusic.training.guard import guard_loss
 from fluxmusic.training.optim import adamw, clip_and_step
 from fluxmusic.training.runs import TrainResult
@@ -59,13 +55,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class VAERunConfig(ComponentRunConfig):
-    """``[run]`` of a VAE run (see :class:`ComponentRunConfig`)."""
-
-    trainer: str = "vae"
-    dir: str = "runs/bundled_vae"
+VAERunConfig = run_section("vae", "VAERunConfig")
 
 
 @dataclass(frozen=True)
@@ -90,14 +80,7 @@ class VAEModelConfig:
 
     def vae_config(self) -> dict[str, Any]:
         """Keys for :meth:`AudioVAE.from_config`."""
-        return {
-            "block_out_channels": list(self.block_out_channels),
-            "layers_per_block": self.layers_per_block,
-            "latent_channels": self.latent_channels,
-            "norm_num_groups": self.norm_num_groups,
-            "mid_block_add_attention": self.mid_block_add_attention,
-            "scaling_factor": 1.0,
-        }
+        return {**plain(self), "scaling_factor": 1.0}
 
 
 @dataclass(frozen=True)
@@ -135,13 +118,11 @@ class VAELossConfig:
 class VAETrainConfig(ComponentTrainConfig):
     """Everything a VAE run needs; sections map to TOML tables."""
 
-    TRAINER: ClassVar[str] = "vae"
-
-    run: VAERunConfig = field(default_factory=VAERunConfig)
-    model: VAEModelConfig = field(default_factory=VAEModelConfig)
-    data: VAEDataConfig = field(default_factory=VAEDataConfig)
-    optim: ComponentOptimConfig = field(default_factory=ComponentOptimConfig)
-    loss: VAELossConfig = field(default_factory=VAELossConfig)
+    run: VAERunConfig
+    model: VAEModelConfig
+    data: VAEDataConfig
+    optim: ComponentOptimConfig
+    loss: VAELossConfig
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -288,7 +269,7 @@ def _tenant(config: VAETrainConfig) -> Tenant:
         parts["grad_norm"], parts["skipped"] = clip_and_step(params, opt, config.optim.grad_clip)
         return parts
 
-    def write(out: Path, steps: int) -> Path:
+    def write(out: Path) -> dict[str, float]:
         n = min(len(bank), config.data.stats_clips)
         _, info = export(vae, stats, ClipBank(None, bank.mels[:n]), out, config.run.seed)
         if eval_bank is not None:
@@ -298,10 +279,7 @@ def _tenant(config: VAETrainConfig) -> Tenant:
                     exported.decode(exported.encode(m[:, None]).mode())[:, 0] for m in eval_bank.mels.split(8)
                 ]
             info["held_out_mel_l1"] = float((torch.cat(recon) - eval_bank.mels).abs().mean())
-        summary = {"step": steps, **info}
-        atomic_write_text(out.parent / "final_summary.json", json.dumps(summary, indent=2) + "\n")
-        logger.info("final: %s", info)
-        return out
+        return info
 
     return Tenant(
         model=vae,

@@ -5,19 +5,14 @@ channels. Its ``normalize_before`` buffers hold the per-bin mean and std of the 
 the saved :class:`HifiGanVocoder` takes raw log-mel. Losses on random aligned (log-mel, audio) crops
 (:mod:`fluxmusic.training.components.gan`): log-mel L1 (``loss.mel``), multi-resolution STFT
 (``loss.stft``) and, with ``loss.adv > 0``, a light multi-period discriminator from ``loss.adv_start``.
-
-Run it with ``run.trainer = "vocoder"`` (``configs/bundled/vocoder.toml``)::
-
-    fluxmusic train --config configs/bundled/vocoder.toml --auto-resume --set data.dir=data/demo
+The bundled vocoder's recipe is ``configs/bundled/vocoder.toml`` (``run.trainer = "vocoder"``).
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,7 +22,6 @@ from torch import Tensor, nn
 from fluxmusic.audio import HifiGanVocoder, log_mel
 from fluxmusic.data.clip_bank import ClipBank
 from fluxmusic.errors import InputError
-from fluxmusic.files import atomic_write_text
 from fluxmusic.training.components.gan import (
     MultiPeriodDiscriminator,
     VocoderLossConfig,
@@ -37,10 +31,11 @@ from fluxmusic.training.components.gan import (
 from fluxmusic.training.components.sections import (
     ClipDataConfig,
     ComponentOptimConfig,
-    ComponentRunConfig,
     ComponentTrainConfig,
+    run_section,
 )
 from fluxmusic.training.components.tenant import Tenant, load_clip_banks, run_component
+from fluxmusic.training.config import plain
 from fluxmusic.training.guard import any_skipped, guard_loss
 from fluxmusic.training.optim import adamw, clip_and_step
 from fluxmusic.training.runs import TrainResult
@@ -58,15 +53,7 @@ __all__ = [
     "train",
 ]
 
-logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class VocoderRunConfig(ComponentRunConfig):
-    """``[run]`` of a vocoder run (see :class:`ComponentRunConfig`)."""
-
-    trainer: str = "vocoder"
-    dir: str = "runs/bundled_vocoder"
+VocoderRunConfig = run_section("vocoder", "VocoderRunConfig")
 
 
 @dataclass(frozen=True)
@@ -99,14 +86,7 @@ class VocoderModelConfig:
 
     def vocoder_config(self) -> dict[str, Any]:
         """Keys for :meth:`HifiGanVocoder.from_config` (mel normalisation on)."""
-        return {
-            "upsample_initial_channel": self.upsample_initial_channel,
-            "upsample_rates": list(self.upsample_rates),
-            "upsample_kernel_sizes": list(self.upsample_kernel_sizes),
-            "resblock_kernel_sizes": list(self.resblock_kernel_sizes),
-            "resblock_dilation_sizes": [list(d) for d in self.resblock_dilation_sizes],
-            "normalize_before": True,
-        }
+        return {**plain(self), "normalize_before": True}
 
 
 @dataclass(frozen=True)
@@ -131,13 +111,11 @@ class VocoderOptimConfig(ComponentOptimConfig):
 class VocoderTrainConfig(ComponentTrainConfig):
     """Everything a vocoder run needs; sections map to TOML tables."""
 
-    TRAINER: ClassVar[str] = "vocoder"
-
-    run: VocoderRunConfig = field(default_factory=VocoderRunConfig)
-    model: VocoderModelConfig = field(default_factory=VocoderModelConfig)
-    data: VocoderDataConfig = field(default_factory=VocoderDataConfig)
-    optim: VocoderOptimConfig = field(default_factory=VocoderOptimConfig)
-    loss: VocoderLossConfig = field(default_factory=VocoderLossConfig)
+    run: VocoderRunConfig
+    model: VocoderModelConfig
+    data: VocoderDataConfig
+    optim: VocoderOptimConfig
+    loss: VocoderLossConfig
 
 
 def mel_norm_stats(mels: Tensor) -> tuple[Tensor, Tensor]:
@@ -240,15 +218,12 @@ def _tenant(config: VocoderTrainConfig) -> Tenant:
         parts["skipped"] = any_skipped(skipped, disc_skipped)
         return parts
 
-    def write(out: Path, steps: int) -> Path:
+    def write(out: Path) -> dict[str, float]:
         vocoder.save_pretrained(out)
-        summary: dict[str, Any] = {"step": steps}
-        if eval_bank is not None:
-            exported = HifiGanVocoder.from_pretrained(out, subfolder=None).eval()
-            summary["held_out_log_mel_l1"] = held_out_mel_l1(exported, eval_bank)
-        atomic_write_text(out.parent / "final_summary.json", json.dumps(summary, indent=2) + "\n")
-        logger.info("final: %s", summary)
-        return out
+        if eval_bank is None:
+            return {}
+        exported = HifiGanVocoder.from_pretrained(out, subfolder=None).eval()
+        return {"held_out_log_mel_l1": held_out_mel_l1(exported, eval_bank)}
 
     return Tenant(
         model=vocoder,
