@@ -24,12 +24,19 @@ if [ "$dev" = 1 ]; then
     $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq --no-install-recommends fluidsynth fluid-soundfont-gm \
       || echo "setup: could not install fluidsynth (dataset-builder tests will be skipped)" >&2
   fi
+  # Debian's Chromium and its driver run the web UI's browser test (tests/web/test_browser.py).
+  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    sudo_cmd=""
+    [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-liberation \
+      || echo "setup: could not install chromium (the browser test will fail in CI, be skipped elsewhere)" >&2
+  fi
 fi
 
 python -m pip install -q --upgrade pip
 python -c "import torch" 2>/dev/null || python -m pip install -q torch==2.13.0
 if [ "$dev" = 1 ]; then
-  python -m pip install -q -e ".[dev,train,data]"
+  python -m pip install -q -e ".[dev,train,data,web]"
 else
   python -m pip install -q -e .
 fi

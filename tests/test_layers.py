@@ -35,7 +35,10 @@ LAYERS: list[tuple[str, ...]] = [
     ("__main__", ""),  # python -m fluxmusic, and the root package's lazy table ("")
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
-ALLOWED_SIDEWAYS: set[tuple[str, str]] = set()  # (importer, imported) pairs of one layer; none today
+ALLOWED_SIDEWAYS: set[tuple[str, str]] = {
+    ("cli", "web"),  # `fluxmusic serve` starts the web app; web never imports cli
+}
+"""(importer, imported) pairs of one layer that may import sideways."""
 
 
 def module_files(src: Path, package: str = "fluxmusic") -> dict[str, Path]:

@@ -18,6 +18,7 @@ from fluxmusic.cli.data import add_data
 from fluxmusic.cli.evaluate import add_evaluate
 from fluxmusic.cli.generate import add_generate, read_prompt_file
 from fluxmusic.cli.models import add_bundle, add_convert
+from fluxmusic.cli.serve import add_serve
 from fluxmusic.cli.train import add_preprocess, add_train
 from fluxmusic.errors import FluxmusicError
 from fluxmusic.version import __version__
@@ -43,6 +44,7 @@ SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     add_preprocess,
     add_data,
     add_evaluate,
+    add_serve,
 )
 
 
