@@ -69,6 +69,19 @@ class AudioOutput:
             out.pop("bpm", None)
         return out
 
+    def sidecar(self, i: int, run: Mapping[str, Any]) -> dict[str, Any]:
+        """Row ``i``'s sidecar: its settings, the operation (and input) that made it, how it ran (``run``:
+        model, device, dtype, text mode), its rate and length, and the package version."""
+        record = self.edit.to_dict() if self.edit is not None else {"operation": "text-to-music"}
+        return {
+            **self.clip_settings(i),
+            **record,
+            **run,
+            "sample_rate": self.sample_rate,
+            "num_samples": int(self.waveforms.shape[1]),
+            "fluxmusic_version": __version__,
+        }
+
 
 def save_spectrogram(mel: Tensor, path: str | Path, title: str = "") -> Path:
     """A PNG of a log-mel spectrogram (time on x, mel bands on y).
@@ -135,16 +148,7 @@ def save_outputs(
     written = []
     for i, path in enumerate(paths):
         write_clip(path, output.waveforms[i], output.sample_rate)
-        record = output.edit.to_dict() if output.edit is not None else {"operation": "text-to-music"}
-        sidecar = {
-            **output.clip_settings(i),
-            **record,
-            **run,
-            "sample_rate": output.sample_rate,
-            "num_samples": int(output.waveforms.shape[1]),
-            "fluxmusic_version": __version__,
-        }
-        atomic_write_text(path.with_suffix(".json"), json.dumps(sidecar, indent=2) + "\n")
+        atomic_write_text(path.with_suffix(".json"), json.dumps(output.sidecar(i, run), indent=2) + "\n")
         if spectrogram:
             save_spectrogram(output.mels[i], path.with_suffix(".png"), output.prompts[i])
         written.append(path)

@@ -141,21 +141,6 @@ class _StepReporter:
         return self._pipe.denoise(*args, callback=step, **kwargs)
 
 
-def sidecar(output: AudioOutput, i: int, run: dict[str, Any]) -> dict[str, Any]:
-    """Clip ``i``'s record, as ``fluxmusic generate`` writes it beside the file (settings, operation, run)."""
-    from fluxmusic.version import __version__
-
-    record = output.edit.to_dict() if output.edit is not None else {"operation": "text-to-music"}
-    return {
-        **output.clip_settings(i),
-        **record,
-        **run,
-        "sample_rate": output.sample_rate,
-        "num_samples": int(output.waveforms.shape[1]),
-        "fluxmusic_version": __version__,
-    }
-
-
 class ModelService:
     """One loaded pipeline served to many callers, one task at a time.
 
@@ -277,7 +262,7 @@ class ModelService:
             try:
                 output = self._run(job)
                 seconds = time.monotonic() - start
-                job.future.set_result(Result(output, sidecar(output, 0, self.run_record), seconds))
+                job.future.set_result(Result(output, output.sidecar(0, self.run_record), seconds))
                 self._mean_seconds = 0.7 * self._mean_seconds + 0.3 * seconds
                 self.served += 1
             except BaseException as err:  # noqa: BLE001 - the caller gets every failure
