@@ -37,6 +37,9 @@ python -m pip install -q --upgrade pip
 python -c "import torch" 2>/dev/null || python -m pip install -q torch==2.13.0
 if [ "$dev" = 1 ]; then
   python -m pip install -q -e ".[dev,train,data,web]"
+  # basic-pitch's wheel carries the ONNX note model `fluxmusic evaluate --embedding basic-pitch` runs with
+  # onnxruntime; its own requirements would pull in TensorFlow, so it comes without them.
+  python -m pip install -q --no-deps "basic-pitch>=0.4"
 else
   python -m pip install -q -e .
 fi

@@ -16,13 +16,17 @@ Examples::
     fluxmusic evaluate reconstruction --data /work/data/demo --vae RUN/final --vocoder RUN/final \
         --griffin-lim 32 64 --clips 64 --out eval.json
 
-Bad input (a missing dataset folder, an empty split) ends with a one-line error and exit status 2.
+Beside the tools, ``fluxmusic evaluate GENERATED --reference REF [--metrics fad,fad-inf,...]
+[--embedding clap-music|clap-general|encodec|family|basic-pitch] [--prompts FILE] [--json OUT]`` measures
+a set of generated clips against a reference set (:func:`fluxmusic.evaluation.compare.evaluate_sets`):
+the ``evaluate`` subparsers action (:class:`_ToolsOrSets`) sends a first word that is not a tool name
+(:data:`TOOLS`) to that form, so ``fluxmusic evaluate tempo ...`` keeps meaning the tool and a folder
+that happens to be named like a tool is written ``./tempo``.
 
-Planned: ``fluxmusic evaluate GENERATED --reference REF [--metrics ...] [--embedding ...] [--json OUT]``
-(metrics of a folder of generated clips). It will be added beside the tools without changing them: the
-``evaluate`` subparsers action will send a first word that is not a tool name (:data:`TOOLS`) to that
-form, so ``fluxmusic evaluate tempo ...`` keeps meaning the tool and a folder that happens to be named
-like a tool is written ``./tempo``.
+    fluxmusic evaluate outputs/ --reference real/ --embedding basic-pitch --metrics fad,fad-inf --json m.json
+
+Bad input (a missing folder or dataset, an empty set, unreadable files, unknown names, sets too small for
+a metric, missing weights offline) ends with a one-line error and exit status 2.
 """
 
 from __future__ import annotations
@@ -30,10 +34,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 TOOLS = ("tempo", "judge", "reconstruction")
 """The first words ``fluxmusic evaluate`` reserves for its tools."""
+
+METRIC_NAMES = ("fad", "fad-inf", "fad-clips", "kl", "clap", "family", "tempo")
+"""``--metrics`` words (``fluxmusic.evaluation.set_metrics.METRICS``, listed so help imports no torch)."""
+
+EMBEDDING_NAMES = ("clap-music", "clap-general", "encodec", "family", "basic-pitch")
+"""``--embedding`` words (``fluxmusic.evaluation.embedders.EMBEDDINGS``)."""
 
 
 def _show_progress() -> None:
@@ -139,15 +151,116 @@ def _add_reconstruction(tools: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cmd_reconstruction)
 
 
+def _cmd_sets(args: argparse.Namespace) -> int:
+    import torch
+
+    from fluxmusic.evaluation.compare import evaluate_sets, format_result
+    from fluxmusic.evaluation.embedding_cache import default_cache_dir
+
+    torch.set_num_threads(args.threads)
+
+    def progress(label: str):  # noqa: ANN202 - a tqdm wrapper
+        from tqdm import tqdm
+
+        return lambda items: tqdm(items, desc=label, unit="clip", leave=False, disable=args.quiet)
+
+    cache = None if args.no_cache else (args.cache_dir or default_cache_dir())
+    result = evaluate_sets(
+        args.generated, args.reference, args.metrics, args.embedding, prompts=args.prompts,
+        classifier=args.classifier, checkpoint=args.checkpoint, clap_checkpoint=args.clap_checkpoint,
+        cache_dir=cache, skip_unreadable=args.skip_unreadable, device=args.device, progress=progress,
+    )  # fmt: skip
+    print(format_result(result))
+    if args.json:
+        _write_json(args.json, result.to_dict(), indent=2)
+    return 0
+
+
+def _sets_parser() -> argparse.ArgumentParser:
+    text = "Metrics of a set of generated clips against a reference set (folders of audio or manifests)"
+    p = argparse.ArgumentParser(prog="fluxmusic evaluate", description=text, usage=_SETS_USAGE.strip())
+    p.add_argument("generated", help="folder of generated audio (sidecars give prompts) or a manifest")
+    p.add_argument("--reference", required=True, help="folder of reference audio or a manifest")
+    p.add_argument(
+        "--metrics", default="fad", help=f"comma-separated: {','.join(METRIC_NAMES)} (default: fad)"
+    )
+    p.add_argument(
+        "--embedding", default="clap-music",
+        help=f"embedding of the FAD metrics: {'|'.join(EMBEDDING_NAMES)} (default: clap-music)",
+    )  # fmt: skip
+    p.add_argument("--prompts", help="prompts of the generated clips: .txt (one per line) or .json/.jsonl")
+    p.add_argument("--json", help="write the result as JSON here")
+    p.add_argument("--classifier", help="family-classifier folder (family embedding, kl, family)")
+    p.add_argument("--checkpoint", help="another hub id or folder for the embedding backend")
+    p.add_argument("--clap-checkpoint", default="laion/larger_clap_music", help="CLAP of the clap score")
+    p.add_argument("--cache-dir", help="embedding cache (default ~/.cache/fluxmusic/embeddings)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    p.add_argument("--skip-unreadable", action="store_true", help="leave out undecodable clips (counted)")
+    p.add_argument("--device", default=None, help="device of the hub models (default cpu)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=_cmd_sets, evaluate_command=None)
+    return p
+
+
+_SETS_USAGE = """
+fluxmusic evaluate GENERATED --reference REF [--metrics fad,fad-inf,kl,clap,...]
+                          [--embedding clap-music|clap-general|encodec|family|basic-pitch]
+                          [--prompts FILE] [--json OUT] [options]
+"""
+
+
+class _AnyWord(Mapping):
+    """The subparsers' choices: iterates the tools, but accepts any word (a GENERATED folder)."""
+
+    def __init__(self, tools: dict[str, argparse.ArgumentParser]) -> None:
+        self.tools = tools
+
+    def __getitem__(self, key: str) -> argparse.ArgumentParser:
+        return self.tools[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.tools)
+
+    def __len__(self) -> int:
+        return len(self.tools)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str)
+
+
+class _ToolsOrSets(argparse._SubParsersAction):
+    """A tool name runs that tool; any other first word is GENERATED of the sets form."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.choices = _AnyWord(self._name_parser_map)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:  # fmt: skip
+        if values[0] in self._name_parser_map:
+            return super().__call__(parser, namespace, values, option_string)
+        sub, extras = _sets_parser().parse_known_args(values, None)
+        for key, value in vars(sub).items():
+            setattr(namespace, key, value)
+        if extras:
+            vars(namespace).setdefault(argparse._UNRECOGNIZED_ARGS_ATTR, []).extend(extras)
+        return None
+
+
 def add_evaluate(sub: argparse._SubParsersAction) -> None:
-    """``fluxmusic evaluate TOOL [options]`` with the tools of :data:`TOOLS`."""
+    """``fluxmusic evaluate TOOL [options]`` with the tools of :data:`TOOLS`, and the sets form."""
     p = sub.add_parser(
         "evaluate",
-        help="evaluation tools: tempo agreement, the family-classifier judge, reconstruction metrics",
-        description="Evaluation tools: tempo agreement, the family-classifier judge, reconstruction metrics.",
-        epilog="Run 'fluxmusic evaluate TOOL --help' for a tool's options.",
+        help="metrics of generated sets (FAD, FAD-inf, KL, CLAP score, ...) and evaluation tools",
+        description="Metrics of a set of generated clips against a reference set, and the evaluation tools "
+        "(tempo agreement, the family-classifier judge, reconstruction metrics).",
+        usage=_SETS_USAGE.strip() + "\n       fluxmusic evaluate TOOL [options]",
+        epilog="Run 'fluxmusic evaluate TOOL --help' for a tool's options, "
+        "'fluxmusic evaluate GENERATED --help' for the sets form's "
+        f"(metrics: {','.join(METRIC_NAMES)}; embeddings: {'|'.join(EMBEDDING_NAMES)}).",
     )
-    tools = p.add_subparsers(dest="evaluate_command", metavar="TOOL")
+    tools = p.add_subparsers(dest="evaluate_command", metavar="TOOL", action=_ToolsOrSets)
     _add_tempo(tools)
     _add_judge(tools)
     _add_reconstruction(tools)

@@ -7,15 +7,40 @@
   the same over a demo dataset's renders;
 - ``evaluation.frechet``: Fréchet distance between embedding sets;
 - ``evaluation.demo_records``: demo-dataset records and audio for evaluation;
-- ``evaluation.benchmark``: a model scored on held-out demo prompts (``benchmarks/bench_bundled.py``).
+- ``evaluation.benchmark``: a model scored on held-out demo prompts (``benchmarks/bench_bundled.py``);
+- set metrics of generated clips against a reference set (``fluxmusic evaluate GENERATED --reference
+  REF``): ``evaluation.compare`` (:func:`evaluate_sets`), ``evaluation.set_metrics`` (the metrics, one
+  shape), ``evaluation.scores`` (FAD-inf, contributions, KL, CLAP score), ``evaluation.embedders``,
+  ``evaluation.backends``, ``evaluation.clap``, ``evaluation.encodec``, ``evaluation.notes`` (embedding
+  backends; basic-pitch note statistics), ``evaluation.embedding_cache``, ``evaluation.audio_sets``.
 
-Command line: ``fluxmusic evaluate {tempo,judge,reconstruction} --help`` (:mod:`fluxmusic.cli.evaluate`).
+Command line: ``fluxmusic evaluate GENERATED --reference REF ...`` and ``fluxmusic evaluate
+{tempo,judge,reconstruction} --help`` (:mod:`fluxmusic.cli.evaluate`).
 The names below load their module on first use.
 """
 
 from fluxmusic.lazy import lazy_exports
 
 _LAZY = {
+    "AudioSet": "fluxmusic.evaluation.audio_sets",
+    "read_set": "fluxmusic.evaluation.audio_sets",
+    "EMBEDDINGS": "fluxmusic.evaluation.backends",
+    "build_embedder": "fluxmusic.evaluation.backends",
+    "ClapEmbedder": "fluxmusic.evaluation.clap",
+    "EvaluationResult": "fluxmusic.evaluation.compare",
+    "evaluate_sets": "fluxmusic.evaluation.compare",
+    "EmbeddingCache": "fluxmusic.evaluation.embedding_cache",
+    "Embedder": "fluxmusic.evaluation.embedders",
+    "FamilyEmbedder": "fluxmusic.evaluation.embedders",
+    "EncodecEmbedder": "fluxmusic.evaluation.encodec",
+    "NoteStatsEmbedder": "fluxmusic.evaluation.notes",
+    "note_statistics": "fluxmusic.evaluation.notes",
+    "FadInf": "fluxmusic.evaluation.scores",
+    "clap_score": "fluxmusic.evaluation.scores",
+    "fad_contributions": "fluxmusic.evaluation.scores",
+    "fad_inf": "fluxmusic.evaluation.scores",
+    "kl_divergence": "fluxmusic.evaluation.scores",
+    "METRICS": "fluxmusic.evaluation.set_metrics",
     "GenerationSettings": "fluxmusic.evaluation.benchmark",
     "HeldOutPrompts": "fluxmusic.evaluation.benchmark",
     "Scorer": "fluxmusic.evaluation.benchmark",
