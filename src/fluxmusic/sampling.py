@@ -1,10 +1,15 @@
 """``SampleSettings``: every choice that shapes a generated clip, resolved once and checked once.
 
-A request's settings come from three places, in order: what the caller passed, the model folder's
-``defaults`` (``fluxmusic.json``), and the fallbacks below (the reference's: 50 Euler steps, guidance
-7). :meth:`SampleSettings.resolve` merges them; the dataclass validates every value in
-``__post_init__`` (``ValueError``/``TypeError`` naming the argument) and is what the pipeline returns in
-``AudioOutput.settings`` and what the sidecar files record.
+A request's settings come from four places, in order: what the caller passed, the *quality preset* the
+caller named (``draft``, ``balanced``, ``best``: the model folder's ``defaults["presets"]``, else
+:data:`FALLBACK_PRESETS`), the model folder's other ``defaults`` (``fluxmusic.json``), and the fallbacks
+below (the reference's: 50 Euler steps, guidance 7). :meth:`SampleSettings.resolve` merges them; the
+dataclass validates every value in ``__post_init__`` (``ValueError``/``TypeError`` naming the argument)
+and is what the pipeline returns in ``AudioOutput.settings`` and what the sidecar files record.
+
+A preset sets only how the flow is integrated (:data:`PRESET_KEYS`: sampler, steps, shift, step-cache
+threshold), never what is asked for (guidance, prompt), so every preset of a model aims at the same clip
+at a different cost. ``balanced`` is the model's plain defaults unless its folder says otherwise.
 """
 
 from __future__ import annotations
@@ -16,18 +21,23 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from fluxmusic.errors import InputError
+from fluxmusic.flow.cache import check_threshold
 from fluxmusic.flow.guidance import check_eta, check_interval
-from fluxmusic.flow.names import SAMPLERS
+from fluxmusic.flow.names import QUALITIES, SAMPLERS
 
 __all__ = [
     "DEFAULT_KEYS",
     "FALLBACKS",
+    "FALLBACK_PRESETS",
+    "PRESET_KEYS",
+    "QUALITIES",
     "MAX_BPM",
     "MIN_BPM",
     "MAX_SEED",
     "SampleSettings",
     "SettingsError",
     "check_defaults",
+    "preset_values",
 ]
 
 FALLBACKS: dict[str, Any] = {
@@ -38,11 +48,26 @@ FALLBACKS: dict[str, Any] = {
     "guidance_eta": 1.0,
     "shift": 1.0,
     "negative_prompt": "",
+    "cache_threshold": 0.0,
 }
-"""Used where neither the caller nor the model folder says otherwise (the reference's sampling)."""
+"""Used where neither the caller nor the model folder says otherwise (the reference's sampling; no step
+caching)."""
+
+PRESET_KEYS: tuple[str, ...] = ("sampler", "steps", "shift", "cache_threshold")
+"""What a quality preset may set: how the flow is integrated, not what is asked for."""
+
+FALLBACK_PRESETS: dict[str, dict[str, Any]] = {
+    "draft": {"sampler": "ab2", "steps": 8, "shift": 3.0},
+    "balanced": {},
+    "best": {"sampler": "ab2", "steps": 32, "shift": 3.0},
+}
+"""Presets of a model folder that defines none: ``balanced`` is its plain defaults; ``draft`` and ``best``
+are the solver settings measured on the bundled model (docs/performance.md), without step caching,
+whose threshold is calibrated per model."""
 
 DEFAULT_KEYS: tuple[str, ...] = tuple(FALLBACKS)
-"""The keys a model folder's ``defaults`` may set."""
+"""The settings a model folder's ``defaults`` may set; it may also hold ``presets``, a table of quality
+name -> values of ``PRESET_KEYS``."""
 
 MIN_BPM, MAX_BPM = 20.0, 400.0
 """The tempi accepted as an explicit ``bpm`` (and read from prompts)."""
@@ -93,6 +118,13 @@ def _bpm(value: Any) -> float | None:
     return bpm
 
 
+def _cache_threshold(value: Any) -> float:
+    try:
+        return check_threshold(_real("cache_threshold", value))
+    except InputError as err:
+        raise SettingsError("cache_threshold", str(err).removeprefix("cache threshold ")) from None
+
+
 def _texts(name: str, value: Any) -> str | tuple[str, ...]:
     if isinstance(value, str):
         return value
@@ -114,6 +146,9 @@ class SampleSettings:
         guidance_eta: Weight of the guidance update's part along the denoised estimate (1 = plain).
         shift: Time-grid shift (1 = uniform, the reference's).
         negative_prompt: The unconditional branch's prompt: one for all, or one per prompt.
+        cache_threshold: Step caching (``fluxmusic.flow.cache``): reuse the transformer blocks' residual
+            while the first block's input has changed by less than this (accumulated relative L1) since
+            they last ran; 0 = off.
         seed: Seed of the first clip's noise (clip i uses ``seed + i``); ``None`` when a generator was used.
         bpm: For models with a tempo input: one tempo, one per prompt (``None`` entries: read from the
             prompt), or ``None`` (read each prompt).
@@ -127,6 +162,7 @@ class SampleSettings:
     guidance_eta: float = FALLBACKS["guidance_eta"]
     shift: float = FALLBACKS["shift"]
     negative_prompt: str | tuple[str, ...] = ""
+    cache_threshold: float = FALLBACKS["cache_threshold"]
     seed: int | None = None
     bpm: float | tuple[float | None, ...] | None = None
 
@@ -158,6 +194,7 @@ class SampleSettings:
             "guidance_eta": check_eta(self.guidance_eta),
             "shift": shift,
             "negative_prompt": _texts("negative_prompt", self.negative_prompt),
+            "cache_threshold": _cache_threshold(self.cache_threshold),
             "seed": None if self.seed is None else _integer("seed", self.seed, 0, MAX_SEED),
             "bpm": bpm,
         }
@@ -171,14 +208,17 @@ class SampleSettings:
         *,
         default_duration: float,
         max_duration: float = math.inf,
+        quality: str | None = None,
         **given: Any,
     ) -> SampleSettings:
-        """Merge the caller's values (``None`` = not given) over a model's ``defaults`` and the fallbacks.
+        """Merge the caller's values (``None`` = not given) over a quality preset, a model's ``defaults``
+        and the fallbacks.
 
         Args:
             defaults: The model folder's defaults (keys of ``DEFAULT_KEYS``).
             default_duration: The model's clip length, used when no duration is given.
             max_duration: The longest duration the model allows.
+            quality: One of ``QUALITIES`` (:func:`preset_values`); ``None``: the model's defaults.
             **given: Field values; ``None`` means "not given".
 
         Raises:
@@ -189,7 +229,10 @@ class SampleSettings:
         unknown = sorted(set(given) - names)
         if unknown:
             raise TypeError(f"unknown sampling settings {unknown}; use {', '.join(sorted(names))}")
-        values = {**FALLBACKS, **check_defaults(defaults or {}), "duration": default_duration}
+        checked = check_defaults(defaults or {})
+        preset = preset_values(checked, quality)
+        checked.pop("presets", None)
+        values = {**FALLBACKS, **checked, **preset, "duration": default_duration}
         values.update({k: v for k, v in given.items() if v is not None})
         settings = cls(**values)
         if settings.duration > max_duration:
@@ -219,6 +262,41 @@ SETTING_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(SampleSettings))
 """The field names, in order (``pipe(...)`` takes a keyword argument of each name)."""
 
 
+def preset_values(defaults: Mapping[str, Any] | None, quality: str | None) -> dict[str, Any]:
+    """The settings a quality preset sets: the model's ``defaults["presets"][quality]``, else
+    :data:`FALLBACK_PRESETS` (``{}`` for ``quality=None``).
+
+    Raises:
+        SettingsError: an unknown quality name.
+    """
+    if quality is None:
+        return {}
+    if quality not in QUALITIES:
+        raise SettingsError("quality", f"{quality!r} is unknown; choose one of {', '.join(QUALITIES)}")
+    presets = (defaults or {}).get("presets") or {}
+    return dict(presets[quality] if quality in presets else FALLBACK_PRESETS[quality])
+
+
+def _check_presets(presets: Any, where: str) -> dict[str, dict[str, Any]]:
+    if not isinstance(presets, Mapping) or not all(isinstance(v, Mapping) for v in presets.values()):
+        raise InputError(f"{where}: presets must be a table of quality name -> settings, got {presets!r}")
+    unknown = sorted(set(presets) - set(QUALITIES))
+    if unknown:
+        raise InputError(f"{where}: unknown quality presets {unknown}; use {', '.join(QUALITIES)}")
+    out = {}
+    for name, preset in presets.items():
+        bad = sorted(set(preset) - set(PRESET_KEYS))
+        if bad:
+            allowed = ", ".join(PRESET_KEYS)
+            raise InputError(f"{where}: preset {name!r} sets {bad}; a preset may set only {allowed}")
+        try:
+            checked = SampleSettings(duration=1.0, **dict(preset))
+        except (TypeError, ValueError) as err:
+            raise InputError(f"{where}: preset {name!r}: {err}") from None
+        out[name] = {k: getattr(checked, k) for k in preset}
+    return out
+
+
 def check_defaults(defaults: Mapping[str, Any], where: str = "defaults") -> dict[str, Any]:
     """Validate a model folder's ``defaults`` table; returns it with values normalised.
 
@@ -227,14 +305,18 @@ def check_defaults(defaults: Mapping[str, Any], where: str = "defaults") -> dict
     """
     if not isinstance(defaults, Mapping):
         raise InputError(f"{where} must be a table of sampling settings, got {type(defaults).__name__}")
-    unknown = sorted(set(defaults) - set(DEFAULT_KEYS))
+    unknown = sorted(set(defaults) - {*DEFAULT_KEYS, "presets"})
     if unknown:
-        raise InputError(f"{where}: unknown sampling defaults {unknown}; use {', '.join(DEFAULT_KEYS)}")
+        known = ", ".join((*DEFAULT_KEYS, "presets"))
+        raise InputError(f"{where}: unknown sampling defaults {unknown}; use {known}")
+    plain = {k: v for k, v in defaults.items() if k != "presets"}
     try:
-        checked = SampleSettings(duration=1.0, **dict(defaults))
+        checked = SampleSettings(duration=1.0, **plain)
     except (TypeError, ValueError) as err:
         raise InputError(f"{where}: {err}") from None
-    out = {k: getattr(checked, k) for k in defaults}
+    out: dict[str, Any] = {k: getattr(checked, k) for k in plain}
+    if "presets" in defaults:
+        out["presets"] = _check_presets(defaults["presets"], where)
     if out.get("guidance_interval") is not None:
         out["guidance_interval"] = list(out["guidance_interval"])
     return out

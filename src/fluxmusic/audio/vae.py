@@ -119,6 +119,28 @@ class AudioVAE(PretrainedComponent, nn.Module):
     def __init__(self, autoencoder: nn.Module) -> None:
         super().__init__()
         self.autoencoder = autoencoder
+        self.decode_dtype: torch.dtype | None = None  # None: as stored / force_upcast; see lean_decode_
+        self._channels_last = False
+
+    def lean_decode_(self, dtype: torch.dtype = torch.bfloat16, channels_last: bool = True) -> AudioVAE:
+        """Decode in ``dtype`` with channels-last convolutions (the encoder is left as it is).
+
+        Overrides ``force_upcast`` for decoding only. On an AVX-512 BF16 CPU this halves the decode
+        time of the AudioLDM2 VAE; the log-mel stays within 2% relative L2 (about 0.05 in log units at
+        most) of fp32 with random weights (``tests/audio/test_lean_decode.py``,
+        ``benchmarks/bench_generate.py``). ``lean_decode_(torch.float32, False)`` decodes in fp32 again
+        (with the weights as rounded).
+
+        Returns:
+            ``self``.
+        """
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        for part in (self.autoencoder.decoder, self.autoencoder.post_quant_conv):
+            if part is not None:
+                nn.Module.to(part, dtype=dtype, memory_format=fmt)
+        self.decode_dtype = None if (dtype, channels_last) == (torch.float32, False) else dtype
+        self._channels_last = channels_last
+        return self
 
     @classmethod
     def _build(cls, config: dict[str, Any], given: dict[str, Any]) -> AudioVAE:
@@ -246,6 +268,12 @@ class AudioVAE(PretrainedComponent, nn.Module):
             output: (B, 1, T' * downsample, F' * downsample), (B, 1, T, 64) for AudioLDM2
         """
         self._check_spatial(latent, self.latent_channels, "latent", 1)
+        if self.decode_dtype is not None:
+            fmt = torch.channels_last if self._channels_last else torch.contiguous_format
+            z = (latent.to(self.device, torch.float32) / self.scaling_factor).to(self.decode_dtype)
+            with torch.autocast(device_type=self.device.type, enabled=False):
+                mel = self.autoencoder.decode(z.contiguous(memory_format=fmt)).sample
+            return mel.contiguous().to(latent.dtype)
         with self._compute_precision() as dtype:
             z = latent.to(self.device, dtype) / self.scaling_factor
             mel = self.autoencoder.decode(z).sample

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from fluxmusic.audio.formats import WRITE_FORMATS
 from fluxmusic.cli.console import UserError, quiet_third_party_progress
-from fluxmusic.flow.names import SAMPLERS
+from fluxmusic.cli.prompts import read_prompt_file
+from fluxmusic.cli.sharded import run_sharded, sharded_requested
+from fluxmusic.flow.names import QUALITIES, SAMPLERS
 
 if TYPE_CHECKING:
     from fluxmusic.pipeline import AudioOutput, FluxMusicPipeline
@@ -52,39 +54,6 @@ def given_settings(args: argparse.Namespace, names: tuple[str, ...] | None = Non
     except SettingsError as err:
         raise UserError(f"--{err.setting.replace('_', '-')} {err.reason}") from None
     return given
-
-
-PROMPT_FILE_LIMIT = 16 * 2**20
-"""The largest prompt file read (bytes): a text file of prompts, not a data set."""
-
-
-def read_prompt_file(path: str) -> list[str]:
-    """Prompts from a UTF-8 text file, one per line (blank lines and ``#`` comments skipped; a BOM is fine).
-
-    Raises:
-        UserError: missing, unreadable, too large, not text, or holding no prompt.
-    """
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(PROMPT_FILE_LIMIT + 1)
-    except FileNotFoundError:
-        raise UserError(f"prompt file not found: {path}") from None
-    except OSError as err:
-        raise UserError(f"cannot read prompt file {path}: {err.strerror or err}") from None
-    if len(data) > PROMPT_FILE_LIMIT:
-        raise UserError(
-            f"prompt file {path} is over {PROMPT_FILE_LIMIT >> 20} MB; split it into smaller files"
-        )
-    try:
-        if b"\x00" in data:
-            raise UnicodeDecodeError("utf-8", data, data.index(b"\x00"), data.index(b"\x00") + 1, "NUL byte")
-        lines = data.decode("utf-8-sig").splitlines()
-    except UnicodeDecodeError:
-        raise UserError(f"prompt file {path} is not UTF-8 text; write one prompt per line") from None
-    prompts = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
-    if not prompts:
-        raise UserError(f"prompt file {path} holds no prompts; write one prompt per line")
-    return prompts
 
 
 def _prompts(args: argparse.Namespace) -> list[str]:
@@ -214,9 +183,16 @@ def _run_batch(
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     prompts = _prompts(args)
-    given = given_settings(args)
+    given = {**given_settings(args), "quality": args.quality}
     edit = _edit_flags(args)
     request = _edit_request(args, edit)
+    if sharded_requested(args):  # torchrun or --resume: cli/sharded.py
+        if edit is not None:
+            raise UserError(f"{EDIT_FLAGS[edit]} does not run sharded or resumed; run it without torchrun")
+        rows = [p for p in prompts for _ in range(args.num_per_prompt)]
+        return run_sharded(
+            args, rows, given, lambda pipe, b, s: _run_batch(pipe, None, request, b, s, not args.quiet)
+        )
 
     from fluxmusic.audio import SAMPLE_RATE
     from fluxmusic.devices import resolve_device
@@ -277,6 +253,7 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
             '  fluxmusic generate "a calm piano piece" -o calm.wav\n'
             '  fluxmusic generate "a fast fiddle reel" "a slow organ chorale" -o outputs/ --seed 7\n'
             "  fluxmusic generate --prompt-file prompts.txt -o outputs/ --model small --steps 50\n"
+            "  torchrun --nproc-per-node 4 -m fluxmusic generate --prompt-file prompts.txt -o outputs/\n"
             '  fluxmusic generate "a slow organ chorale" --duration 60 -o long.wav      # window by window\n'
             '  fluxmusic generate "a bright fiddle reel" --init-audio sketch.wav --strength 0.6 -o var.wav\n'
             '  fluxmusic generate "a calm piano piece" --inpaint take.wav --region 2:3.5 -o fixed.wav\n'
@@ -350,6 +327,20 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
         help="ODE sampler (default: the model's; euler for released sizes, as the reference)",
     )
     p.add_argument(
+        "--quality",
+        default=None,
+        choices=QUALITIES,
+        help="sampling preset of the model (sampler, steps, shift, step caching; docs/performance.md); "
+        "--steps, --sampler, --shift and --cache-threshold override it (default: the model's defaults)",
+    )
+    p.add_argument(
+        "--cache-threshold",
+        type=float,
+        default=None,
+        help="step caching: reuse the transformer's blocks on steps whose input changed by less than this "
+        "(0 = off; default: the model's)",
+    )
+    p.add_argument(
         "--bpm",
         type=float,
         default=None,
@@ -387,6 +378,12 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=8,
         help="clips generated at once; outputs are written as each batch finishes (default 8)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="into -o FOLDER under stable names, skipping outputs already finished (on by itself under "
+        "torchrun, which shards the prompts over its ranks: docs/cli.md)",
     )
     p.add_argument("--spectrogram", action="store_true", help="also write a PNG of each log-mel spectrogram")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -1,4 +1,4 @@
-"""Rectified flow: the path, training timesteps and loss, ODE samplers and classifier-free guidance."""
+"""Rectified flow: path, training timesteps and loss, ODE samplers, classifier-free guidance, step caching."""
 
 from fluxmusic.lazy import lazy_exports
 
@@ -9,6 +9,7 @@ _LAZY = {
     "sample_timesteps": "fluxmusic.flow.path",
     "shift_time": "fluxmusic.flow.path",
     "velocity_target": "fluxmusic.flow.path",
+    "StepCache": "fluxmusic.flow.cache",
     "EVALS_PER_STEP": "fluxmusic.flow.samplers",
     "SAMPLERS": "fluxmusic.flow.samplers",
     "StepCallback": "fluxmusic.flow.samplers",

@@ -8,7 +8,9 @@ import torch
 from torch import Tensor, nn
 
 from fluxmusic.config import MusicFluxConfig
+from fluxmusic.flow.cache import StepCache
 from fluxmusic.model.blocks import DoubleStreamBlock, SingleStreamBlock
+from fluxmusic.model.cache import cached_blocks
 from fluxmusic.model.layers import LastLayer, MLPEmbedder, timestep_embedding
 from fluxmusic.model.rope import rope_table
 from fluxmusic.model.tempo import TempoEmbedder, check_tempo
@@ -77,12 +79,19 @@ class MusicFlux(nn.Module):
         return rope_table(torch.cat((txt_ids, img_ids), dim=1), self.config.axes_dim, self.config.theta)
 
     def bind(
-        self, img_ids: Tensor, txt: Tensor, txt_ids: Tensor, y: Tensor, tempo: Tensor | None = None
+        self,
+        img_ids: Tensor,
+        txt: Tensor,
+        txt_ids: Tensor,
+        y: Tensor,
+        tempo: Tensor | None = None,
+        cache: StepCache | None = None,
     ) -> Callable[[Tensor, Tensor], Tensor]:
         """A velocity function ``(x, t) -> v`` with the conditioning and the rotary table fixed.
 
         The rotary table is computed once here (once per sampling run), and shared across the batch
-        when every row has the same positions.
+        when every row has the same positions. ``cache`` (a fresh ``StepCache`` per sampling run and per
+        bound function) turns on step caching for this function's calls.
 
         Shapes:
             img_ids: (B, Lx, 3), txt: (B, Lc, context_in_dim), txt_ids: (B, Lc, 3), y: (B, vec_in_dim),
@@ -92,7 +101,7 @@ class MusicFlux(nn.Module):
         rope = self.rope(txt_ids[:1], img_ids[:1]) if shared else self.rope(txt_ids, img_ids)
 
         def velocity(x: Tensor, t: Tensor) -> Tensor:
-            return self(x, img_ids, txt, txt_ids, t, y, rope=rope, tempo=tempo)
+            return self(x, img_ids, txt, txt_ids, t, y, rope=rope, tempo=tempo, cache=cache)
 
         return velocity
 
@@ -106,12 +115,15 @@ class MusicFlux(nn.Module):
         y: Tensor,
         rope: Tensor | None = None,
         tempo: Tensor | None = None,
+        cache: StepCache | None = None,
     ) -> Tensor:
         """Predict the velocity ``eps - x0`` at time ``t``.
 
         ``rope`` is an optional precomputed ``self.rope(txt_ids, img_ids)``; samplers pass it so the
         table is built once per run rather than once per call. ``tempo`` feeds the tempo input of models
-        built with one (``None``: no tempo for any row).
+        built with one (``None``: no tempo for any row). ``cache`` reuses the blocks' residual on rows
+        whose input barely changed since the last call (``fluxmusic.model.cache``); ``None`` (the
+        default) runs every block.
         """
         if x.ndim != 3 or txt.ndim != 3:
             raise ValueError(
@@ -127,12 +139,24 @@ class MusicFlux(nn.Module):
             grid, bpm = self.tempo_in(check_tempo(tempo, x.shape[0]), img_ids, img.dtype)
             img, vec = img + grid, vec + bpm
         txt = self.txt_in(txt)
+        if cache is None:
+            img = self.blocks(img, txt, vec, rope)
+        else:
+            img = cached_blocks(self, img, txt, vec, rope, cache)
+        return self.final_layer(img, vec)
+
+    def blocks(self, img: Tensor, txt: Tensor, vec: Tensor, rope: Tensor) -> Tensor:
+        """The double-stream then the single-stream blocks; returns the audio tokens.
+
+        Shapes:
+            img: (B, Lx, H), txt: (B, Lc, H), vec: (B, H), rope: (1 or B, 1, Lc + Lx, D // 2) -> (B, Lx, H).
+        """
         for block in self.double_blocks:
             img, txt = self._run(block, img, txt, vec, rope)
         seq = torch.cat((txt, img), dim=1)
         for block in self.single_blocks:
             seq = self._run(block, seq, vec, rope)
-        return self.final_layer(seq[:, txt.shape[1] :], vec)
+        return seq[:, txt.shape[1] :]
 
     def _run(self, block: nn.Module, *args: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         if self.gradient_checkpointing and self.training:

@@ -22,6 +22,7 @@ from fluxmusic.audio import AudioVAE, Vocoder
 from fluxmusic.devices import resolve_device, resolve_dtype
 from fluxmusic.errors import InputError
 from fluxmusic.flow import StepCallback, classifier_free_guidance, sample
+from fluxmusic.flow.cache import StepCache
 from fluxmusic.model import MusicFlux, image_ids, pack, text_ids, unpack
 from fluxmusic.modelfolder.find import load_components
 from fluxmusic.modelfolder.index import PipelineSpec
@@ -216,8 +217,11 @@ class FluxMusicPipeline(EditingMethods):
             waveform = self.vocoder(mel, num_samples=num_samples)
         return waveform.float().cpu().clamp(-1, 1), mel.squeeze(1).float().cpu()
 
-    def settings(self, *, max_duration: float | None = None, **given: object) -> SampleSettings:
-        """Resolve sampling settings: ``given`` (``None`` = not given) over this model's defaults.
+    def settings(
+        self, *, max_duration: float | None = None, quality: str | None = None, **given: object
+    ) -> SampleSettings:
+        """Resolve sampling settings: ``given`` (``None`` = not given) over the ``quality`` preset (``draft``,
+        ``balanced``, ``best``; ``None``: none) and this model's defaults.
 
         ``max_duration`` defaults to the model's limit for one window (long form passes its own).
 
@@ -226,7 +230,11 @@ class FluxMusicPipeline(EditingMethods):
         """
         spec, limit = self.spec, self.spec.max_duration if max_duration is None else max_duration
         return SampleSettings.resolve(
-            spec.defaults, default_duration=spec.default_duration, max_duration=limit, **given
+            spec.defaults,
+            default_duration=spec.default_duration,
+            max_duration=limit,
+            quality=quality,
+            **given,
         )
 
     def denoise(
@@ -239,8 +247,13 @@ class FluxMusicPipeline(EditingMethods):
         progress: bool = True,
         t_start: float = 1.0,
         callback: StepCallback | None = None,
+        caches: tuple[StepCache, StepCache] | None = None,
     ) -> Tensor:
         """Integrate the flow with batched guidance from ``t_start`` to 0 (stage 4).
+
+        With ``settings.cache_threshold > 0`` the transformer caches steps (``fluxmusic.flow.cache``): one
+        fresh ``StepCache`` for the guided batch and one for the conditional rows of a guidance interval,
+        or the two given in ``caches`` (to read their counters afterwards).
 
         Args:
             noise: The state at ``t_start`` (the starting noise, or a noised input for editing).
@@ -250,6 +263,7 @@ class FluxMusicPipeline(EditingMethods):
             progress: Show a progress bar.
             t_start: Start time (1 = pure noise).
             callback: Called after every step on the packed tokens (see ``fluxmusic.flow.sample``).
+            caches: The (guided, conditional) step caches to use; default fresh ones when caching is on.
 
         Shapes:
             noise: (B, C, T', F') -> latent (B, C, T', F'); emb: 2B rows; tempo: (B, 2).
@@ -259,12 +273,18 @@ class FluxMusicPipeline(EditingMethods):
         ids = image_ids(2 * batch, t_lat, f_lat, self.device, patch=patch)
         tids = text_ids(2 * batch, emb.txt.shape[1], self.device)
         both = None if tempo is None else torch.cat((tempo, torch.zeros_like(tempo)))  # no tempo uncond
-        velocity = self.transformer.bind(ids, emb.txt, tids, emb.y, tempo=both)
+        if caches is None and settings.cache_threshold > 0:
+            caches = (StepCache(settings.cache_threshold), StepCache(settings.cache_threshold))
+        guided_cache, cond_cache = (None, None) if caches is None else caches
+        bind = self.transformer.bind
+        velocity = bind(ids, emb.txt, tids, emb.y, tempo=both, cache=guided_cache)
         interval = settings.guidance_interval
         conditional = (  # the unguided steps of an interval run the conditional rows alone
             None
             if interval is None
-            else self.transformer.bind(ids[:batch], emb.txt[:batch], tids[:batch], emb.y[:batch], tempo=tempo)
+            else bind(
+                ids[:batch], emb.txt[:batch], tids[:batch], emb.y[:batch], tempo=tempo, cache=cond_cache
+            )
         )
         guided = classifier_free_guidance(
             velocity, settings.guidance, interval, conditional, settings.guidance_eta
@@ -301,11 +321,14 @@ class FluxMusicPipeline(EditingMethods):
         num_per_prompt: int = 1,
         progress: bool = True,
         bpm: float | Sequence[float | None] | None = None,
+        quality: str | None = None,
+        cache_threshold: float | None = None,
     ) -> AudioOutput:
         """Generate ``num_per_prompt`` clips per prompt.
 
-        Every setting left ``None`` takes the model's default (``fluxmusic.json``), else the fallback
-        of :data:`fluxmusic.sampling.FALLBACKS`; the resolved values come back in ``out.settings``.
+        Every setting left ``None`` takes the ``quality`` preset's value, else the model's default
+        (``fluxmusic.json``), else the fallback of :data:`fluxmusic.sampling.FALLBACKS`; the resolved
+        values come back in ``out.settings``.
 
         Args:
             prompt: One prompt or a list.
@@ -330,6 +353,10 @@ class FluxMusicPipeline(EditingMethods):
                 model): the tempo of every clip, or one per prompt (``None`` entries: read from that
                 prompt). Default: read from each prompt ("132 BPM", else a tempo word such as "slow",
                 :func:`fluxmusic.text.tempo.prompt_bpm`); a prompt naming no tempo gets none.
+            quality: ``"draft"``, ``"balanced"`` or ``"best"``: the model's sampling preset (sampler, steps,
+                shift, cache threshold; docs/performance.md); explicit arguments override it.
+            cache_threshold: Step caching: reuse the transformer blocks' output on steps whose input changed
+                by less than this (0 = off; fallback 0).
 
         Raises:
             TypeError, ValueError: a bad argument (the message names it).
@@ -337,7 +364,7 @@ class FluxMusicPipeline(EditingMethods):
         if seed is not None and generator is not None:
             raise InputError("give seed or generator, not both")
         given = locals()  # the parameters named like SampleSettings fields, exactly
-        settings = self.settings(**{name: given[name] for name in SETTING_FIELDS})
+        settings = self.settings(quality=quality, **{name: given[name] for name in SETTING_FIELDS})
         return self.generate(prompt, settings, num_per_prompt, generator=generator, progress=progress)
 
     def generate(

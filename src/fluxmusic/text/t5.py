@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from fluxmusic.hub import resolve_folder
+from fluxmusic.errors import InputError
+from fluxmusic.hub import folder_fingerprint, resolve_folder
 from fluxmusic.text.base import FrozenEncoder, TextMode, default_dtype, pad_tokens, set_precision_
 from fluxmusic.text.lowmem import materialize_, params_on_meta
+from fluxmusic.text.t5_lean import (
+    WeightIndex,
+    check_quantize,
+    float_embedding_output_,
+    quantize_linears_,
+    stream_blocks_,
+)
 
 __all__ = ["SD3_REPO", "T5XXL_CONFIG", "T5Encoder"]
 
@@ -40,6 +49,9 @@ T5XXL_CONFIG: dict[str, Any] = {
 
 # Under fp16, T5's feed-forward output projections overflow; keep them in fp32 (as transformers does).
 _KEEP_FP32 = ("wo",)
+# With int8 linears the activations run in fp32, and so do the norms and the position bias.
+_INT8_FP32 = ("layer_norm", "final_layer_norm", "relative_attention_bias")
+_BLOCKS = "encoder.block."
 
 
 def _t5_config(config: dict[str, Any] | Any, overrides: dict[str, Any]) -> Any:
@@ -78,6 +90,8 @@ class T5Encoder(FrozenEncoder):
         revision: str | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         local_files_only: bool | None = None,
+        quantize: str | None = None,
+        stream: bool = False,
     ) -> T5Encoder:
         """Load real weights from a local folder or the Hugging Face cache (SD3's T5-XXL by default).
 
@@ -91,18 +105,37 @@ class T5Encoder(FrozenEncoder):
             revision: Repo revision.
             cache_dir: HF cache directory.
             local_files_only: Use only cached files; ``None`` follows ``HF_HUB_OFFLINE``.
+            quantize: ``"int8"``: int8 dynamic quantisation of the blocks' linear layers (CPU only;
+                see ``fluxmusic.text.t5_lean``), read block by block so the peak stays near the int8 size.
+            stream: Keep only the embedding table resident and read each block from the safetensors
+                files while it runs (with ``quantize``, quantised on every read: slow, for checks).
 
         Raises:
             WeightsNotFoundError: files missing (message names them and how to supply them).
+            InputError: an unknown ``quantize``, or ``stream`` without safetensors weights.
         """
         from transformers import AutoTokenizer
 
+        check_quantize(quantize)
         hub = {"revision": revision, "cache_dir": cache_dir, "local_files_only": local_files_only}
         folder = resolve_folder(name_or_dir, subfolder, need_weights=True, **hub)
         tok_folder = resolve_folder(
             name_or_dir, tokenizer_subfolder, [("tokenizer.json", "spiece.model")], **hub
         )
         tokenizer = AutoTokenizer.from_pretrained(str(tok_folder))
+        if quantize is not None or stream:
+            from transformers import T5Config
+
+            return cls.from_weights(
+                folder,
+                tokenizer,
+                T5Config.from_pretrained(str(folder)),
+                device=device,
+                dtype=dtype,
+                quantize=quantize,
+                stream=stream,
+                source=f"{name_or_dir}/{subfolder or ''}",
+            )
 
         def load(device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
             from transformers import T5EncoderModel
@@ -121,6 +154,7 @@ class T5Encoder(FrozenEncoder):
         device: torch.device | str = "cpu",
         dtype: torch.dtype | None = None,
         seed: int = 0,
+        quantize: str | None = None,
         **overrides: Any,
     ) -> T5Encoder:
         """Random-weight encoder built on the meta device and filled cheaply (see ``lowmem``).
@@ -131,17 +165,121 @@ class T5Encoder(FrozenEncoder):
             device: Where to allocate the weights.
             dtype: Compute dtype (default as in ``from_pretrained``).
             seed: Seed of the random weights.
+            quantize: ``"int8"``: quantise the blocks' linears, one block at a time as it is filled (the
+                weights are not those of the unquantised build with the same seed; use
+                :meth:`quantize_` on a built encoder to compare the two).
             **overrides: Config fields to override, e.g. ``num_layers=2``.
         """
         from transformers import T5EncoderModel
 
+        check_quantize(quantize)
         config = _t5_config(config, overrides)
         dtype = dtype or default_dtype(device)
         with params_on_meta():
             model = T5EncoderModel(config)
         keep = _KEEP_FP32 if dtype == torch.float16 else ()
+        if quantize is not None:
+            for i, block in enumerate(model.encoder.block):
+                quantize_linears_(materialize_(block, dtype=torch.float32, seed=seed + 1 + i))
+            keep = _INT8_FP32
         materialize_(model, device=device, dtype=dtype, seed=seed, keep_fp32=keep)
-        return cls(model, tokenizer, weights_id=f"t5-random-seed{seed}-{config.num_layers}x{config.d_model}")
+        if quantize is not None:
+            float_embedding_output_(model.encoder.embed_tokens)
+        suffix = "" if quantize is None else f"-{quantize}"
+        weights_id = f"t5-random-seed{seed}-{config.num_layers}x{config.d_model}{suffix}"
+        return cls(model, tokenizer, weights_id=weights_id)
+
+    @classmethod
+    def from_weights(
+        cls,
+        folder: str | os.PathLike[str],
+        tokenizer: Any,
+        config: Any,
+        *,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype | None = None,
+        quantize: str | None = None,
+        stream: bool = False,
+        source: str | None = None,
+    ) -> T5Encoder:
+        """An encoder read from a folder of ``T5EncoderModel`` safetensors, block by block.
+
+        What :meth:`from_pretrained` runs for ``quantize`` or ``stream``; also usable with any tokenizer
+        and config (benchmarks write random weights in the real layout and read them back this way).
+
+        Args:
+            folder: ``model.safetensors`` or sharded safetensors with their index.
+            tokenizer: Hugging Face-style tokenizer.
+            config: The ``T5Config`` (or a dict of its fields).
+            device: Where to run (int8 needs the CPU).
+            dtype: Compute dtype of unquantised weights (default bf16 on CPU/CUDA).
+            quantize: ``"int8"`` or ``None``.
+            stream: Read every block from ``folder`` each time it runs.
+            source: Recorded in ``weights_id`` (default the folder).
+
+        Raises:
+            InputError: no safetensors weights, a block's weights missing, or int8 off the CPU.
+        """
+        from transformers import T5EncoderModel
+
+        check_quantize(quantize)
+        device, dtype = torch.device(device), dtype or default_dtype(device)
+        if quantize is not None and device.type != "cpu":
+            raise InputError(f"int8 T5 runs on the CPU only, not {device}; drop the quantisation")
+        config, folder = _t5_config(config, {}), Path(folder)
+        index = WeightIndex(folder)
+        suffix = ("" if quantize is None else f"+{quantize}") + ("+stream" if stream else "")
+        weights_id = f"{source or folder}@{folder_fingerprint(folder)}{suffix}"
+
+        def load(device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+            with params_on_meta():
+                model = T5EncoderModel(config)
+            blocks = model.encoder.block
+            block_dtype = torch.float32 if quantize is not None else dtype
+            prepare = quantize_linears_ if quantize is not None else None
+            if quantize is None and dtype == torch.float16:
+
+                def prepare(block: torch.nn.Module) -> torch.nn.Module:
+                    return set_precision_(block, dtype, _KEEP_FP32)
+
+            if stream:
+                stream_blocks_(blocks, index, _BLOCKS, block_dtype, device, prepare)
+            else:
+                for i, block in enumerate(blocks):
+                    block.load_state_dict(index.read(f"{_BLOCKS}{i}.", block_dtype), strict=True, assign=True)
+                    if prepare is not None:
+                        prepare(block)
+            rest = index.read("shared.", dtype)
+            model.shared.load_state_dict(rest, assign=True)
+            model.encoder.embed_tokens = model.shared
+            norm = index.read("encoder.final_layer_norm.", torch.float32 if quantize else dtype)
+            model.encoder.final_layer_norm.load_state_dict(norm, assign=True)
+            if quantize is not None:
+                float_embedding_output_(model.shared)
+            resident = (model.shared, model.encoder.final_layer_norm) if stream else (model,)
+            for part in resident:
+                part.to(device)
+            return model.eval()
+
+        return cls(load(device, dtype), tokenizer, weights_id=weights_id, loader=load)
+
+    def quantize_(self, quantize: str = "int8") -> T5Encoder:
+        """Quantise this (resident, CPU) encoder's block linears in place, one block at a time.
+
+        Raises:
+            InputError: an unknown scheme, a streamed or released encoder, or a non-CPU device.
+        """
+        check_quantize(quantize)
+        if self.device.type != "cpu" or self.released:
+            raise InputError("quantize_ needs a resident encoder on the CPU")
+        model = self.model
+        for block in model.encoder.block:
+            quantize_linears_(block.float())
+        model.encoder.final_layer_norm.float()
+        float_embedding_output_(model.encoder.embed_tokens)
+        self.weights_id += f"+{quantize}"
+        self._loader = None
+        return self
 
     def tokenize(self, prompts: list[str], mode: TextMode) -> tuple[Tensor, Tensor]:
         """Token ids padded with ``mode.t5_pad_id`` to ``mode.t5_max_length``, and the real-token mask.
