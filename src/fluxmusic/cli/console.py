@@ -41,6 +41,17 @@ def add_overrides(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_device(parser: argparse.ArgumentParser, auto_dtype: str) -> None:
+    """``--device`` and ``--dtype`` of the loaded model; ``auto_dtype`` says what ``--dtype auto`` picks."""
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument(
+        "--dtype",
+        default="auto",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        help=f"transformer compute precision (auto: {auto_dtype})",
+    )
+
+
 def add_quiet(parser: argparse.ArgumentParser, shown: str = "progress bar") -> None:
     """``-q`` / ``--quiet``: turn off what the command shows while it works (``shown``)."""
     parser.add_argument("-q", "--quiet", action="store_true", help=f"no {shown}")

@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from fluxmusic.audio.formats import WRITE_FORMATS
-from fluxmusic.cli.console import UserError, quiet_third_party_progress
+from fluxmusic.cli.console import UserError, add_device, command, quiet_third_party_progress
 from fluxmusic.cli.prompts import read_prompt_file
 from fluxmusic.cli.sharded import run_sharded, sharded_requested
 from fluxmusic.flow.names import QUALITIES, SAMPLERS
@@ -14,6 +14,23 @@ from fluxmusic.flow.names import QUALITIES, SAMPLERS
 if TYPE_CHECKING:
     from fluxmusic.pipeline import AudioOutput, FluxMusicPipeline
     from fluxmusic.sampling import SampleSettings
+
+GENERATE_HELP = "generate music from text prompts"
+GENERATE_DESCRIPTION = (
+    "Generate music from text. Without --model, the small model bundled with the package is used\n"
+    "(no network needed). Each output gets a .json sidecar with everything needed to\n"
+    "regenerate it.\n\n"
+    "examples:\n"
+    '  fluxmusic generate "a calm piano piece" -o calm.wav\n'
+    '  fluxmusic generate "a fast fiddle reel" "a slow organ chorale" -o outputs/ --seed 7\n'
+    "  fluxmusic generate --prompt-file prompts.txt -o outputs/ --model small --steps 50\n"
+    "  torchrun --nproc-per-node 4 -m fluxmusic generate --prompt-file prompts.txt -o outputs/\n"
+    '  fluxmusic generate "a slow organ chorale" --duration 60 -o long.wav      # window by window\n'
+    '  fluxmusic generate "a bright fiddle reel" --init-audio sketch.wav --strength 0.6 -o var.wav\n'
+    '  fluxmusic generate "a calm piano piece" --inpaint take.wav --region 2:3.5 -o fixed.wav\n'
+    '  fluxmusic generate "a jig" --continue intro.wav --duration 20 -o longer.wav\n'
+    "Editing and long pieces: docs/editing.md.\n"
+)
 
 
 def add_guidance_shape(p: argparse.ArgumentParser, default: str) -> None:
@@ -241,26 +258,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def add_generate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "generate",
-        help="generate music from text prompts",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=(
-            "Generate music from text. Without --model, the small model bundled with the package is used\n"
-            "(no network needed). Each output gets a .json sidecar with everything needed to\n"
-            "regenerate it.\n\n"
-            "examples:\n"
-            '  fluxmusic generate "a calm piano piece" -o calm.wav\n'
-            '  fluxmusic generate "a fast fiddle reel" "a slow organ chorale" -o outputs/ --seed 7\n'
-            "  fluxmusic generate --prompt-file prompts.txt -o outputs/ --model small --steps 50\n"
-            "  torchrun --nproc-per-node 4 -m fluxmusic generate --prompt-file prompts.txt -o outputs/\n"
-            '  fluxmusic generate "a slow organ chorale" --duration 60 -o long.wav      # window by window\n'
-            '  fluxmusic generate "a bright fiddle reel" --init-audio sketch.wav --strength 0.6 -o var.wav\n'
-            '  fluxmusic generate "a calm piano piece" --inpaint take.wav --region 2:3.5 -o fixed.wav\n'
-            '  fluxmusic generate "a jig" --continue intro.wav --duration 20 -o longer.wav\n'
-            "Editing and long pieces: docs/editing.md.\n"
-        ),
-    )
+    p = command(sub, "generate", _cmd_generate, help=GENERATE_HELP, description=GENERATE_DESCRIPTION)
     p.add_argument("prompt", nargs="*", help="one or more prompts")
     p.add_argument("--prompt-file", help="text file with one prompt per line")
     p.add_argument(
@@ -349,13 +347,7 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, default=None, help="seed of the first clip; clip i uses seed + i")
     p.add_argument("--num-per-prompt", type=int, default=1, help="clips per prompt")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument(
-        "--dtype",
-        default="auto",
-        choices=("auto", "float32", "bfloat16", "float16"),
-        help="transformer compute precision (auto: bf16 on CUDA and on CPUs with native bf16, else fp32)",
-    )
+    add_device(p, "bf16 on CUDA and on CPUs with native bf16, else fp32")
     p.add_argument(
         "--text-mode",
         default="training",
@@ -387,4 +379,3 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--spectrogram", action="store_true", help="also write a PNG of each log-mel spectrogram")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(handler=_cmd_generate)

@@ -7,9 +7,19 @@ import ipaddress
 import os
 import signal
 
-from fluxmusic.cli.console import UserError
+from fluxmusic.cli.console import UserError, add_device, command
 
 LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
+
+SERVE_HELP = "serve a web UI and an HTTP API for one model"
+SERVE_DESCRIPTION = (
+    "Load one model and serve a web UI at / and a JSON API under /v1 (docs/serve.md).\n"
+    "Needs the web extra: pip install 'fluxmusic[web]'.\n\n"
+    "examples:\n"
+    "  fluxmusic serve                                  # bundled model, http://127.0.0.1:7860/\n"
+    "  fluxmusic serve --model small --port 8000\n"
+    '  fluxmusic serve --host 0.0.0.0 --token "$(openssl rand -hex 16)"\n'
+)
 
 
 def is_loopback(host: str) -> bool:
@@ -90,19 +100,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def add_serve(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "serve",
-        help="serve a web UI and an HTTP API for one model",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=(
-            "Load one model and serve a web UI at / and a JSON API under /v1 (docs/serve.md).\n"
-            "Needs the web extra: pip install 'fluxmusic[web]'.\n\n"
-            "examples:\n"
-            "  fluxmusic serve                                  # bundled model, http://127.0.0.1:7860/\n"
-            "  fluxmusic serve --model small --port 8000\n"
-            '  fluxmusic serve --host 0.0.0.0 --token "$(openssl rand -hex 16)"\n'
-        ),
-    )
+    p = command(sub, "serve", _cmd_serve, help=SERVE_HELP, description=SERVE_DESCRIPTION)
     p.add_argument(
         "--model", default="bundled", help="'bundled' (default), a released size or a model folder"
     )
@@ -134,13 +132,7 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
         default=8,
         help="requests that may wait while one runs; more get 503 at once (default 8)",
     )
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument(
-        "--dtype",
-        default="auto",
-        choices=("auto", "float32", "bfloat16", "float16"),
-        help="transformer compute precision (auto: as fluxmusic generate)",
-    )
+    add_device(p, "as fluxmusic generate")
     p.add_argument("--no-ui", action="store_true", help="serve the API only")
     p.add_argument(
         "--log-level",
@@ -148,4 +140,3 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
         choices=("critical", "error", "warning", "info", "debug"),
         help="uvicorn's",
     )
-    p.set_defaults(handler=_cmd_serve)

@@ -31,18 +31,26 @@ from torch import Tensor
 
 from fluxmusic.errors import InputError
 
-__all__ = ["StepCache", "check_threshold"]
+__all__ = ["StepCache", "check_nonnegative", "check_threshold"]
+
+
+def check_nonnegative(value: object, name: str, meaning: str) -> float:
+    """``value`` as a finite float >= 0, else an ``InputError`` that names it as ``name``.
+
+    ``meaning`` goes into the message: what a value stands for, e.g. ``"0 = no caching"``.
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a number, got {value!r}") from None
+    if not (math.isfinite(number) and number >= 0.0):
+        raise InputError(f"{name} must be a finite number >= 0 ({meaning}), got {number}")
+    return number
 
 
 def check_threshold(threshold: float) -> float:
     """Validate a cache threshold: a finite number >= 0 (0 = off)."""
-    try:
-        value = float(threshold)
-    except (TypeError, ValueError):
-        raise InputError(f"cache threshold must be a number, got {threshold!r}") from None
-    if not (math.isfinite(value) and value >= 0.0):
-        raise InputError(f"cache threshold must be a finite number >= 0 (0 = no caching), got {value}")
-    return value
+    return check_nonnegative(threshold, "cache threshold", "0 = no caching")
 
 
 @dataclass

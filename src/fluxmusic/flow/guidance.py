@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from fluxmusic.errors import InputError
+from fluxmusic.flow.cache import check_nonnegative
 from fluxmusic.flow.samplers import VelocityFn
 
 
@@ -28,13 +29,7 @@ def check_interval(interval: tuple[float, float] | None) -> tuple[float, float] 
 
 def check_eta(eta: float) -> float:
     """Validate the weight of the guidance update's parallel part (see ``classifier_free_guidance``)."""
-    try:
-        eta = float(eta)
-    except (TypeError, ValueError):
-        raise InputError(f"guidance eta must be a number, got {eta!r}") from None
-    if not (math.isfinite(eta) and eta >= 0.0):
-        raise InputError(f"guidance eta must be a finite number >= 0 (1 = plain guidance), got {eta}")
-    return eta
+    return check_nonnegative(eta, "guidance eta", "1 = plain guidance")
 
 
 def project_update(update: Tensor, x: Tensor, t: Tensor, v_cond: Tensor, eta: float) -> Tensor:

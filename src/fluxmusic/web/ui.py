@@ -5,7 +5,10 @@ queue (:mod:`fluxmusic.web.tasks`, :class:`~fluxmusic.web.service.ModelService`)
 widgets. The generate button is also the named endpoint ``/generate`` for ``gradio_client``.
 """
 
+import inspect
 import random
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -106,6 +109,65 @@ class _Runner:
         return files.wav, [files.wav, files.flac], files.spectrogram, files.settings, files
 
 
+@dataclass(frozen=True)
+class _Tab:
+    """One tab's button: its operation, its endpoint, its own inputs and the request fields they give."""
+
+    operation: str
+    api_name: str
+    inputs: tuple[str, ...]
+    """The endpoint's names of the tab's inputs after the common ones; an edit's first is its input audio."""
+    fields: Callable[..., dict]
+    """The request fields from those inputs (the input audio aside)."""
+
+
+_COMMON_INPUTS = ("prompt", "negative_prompt", "steps", "guidance", "sampler", "seed", "bpm")
+_TABS = (
+    _Tab("text-to-music", "generate", ("duration",), lambda duration: {"duration": duration}),
+    _Tab("variation", "variation", ("audio", "strength"), lambda strength: {"strength": strength}),
+    _Tab("inpaint", "inpaint", ("audio", "start", "end"), lambda start, end: {"regions": [[start, end]]}),
+    _Tab("continuation", "continuation", ("audio", "duration"), lambda duration: {"duration": duration}),
+)
+
+
+def _handler(run: _Runner, tab: _Tab) -> Callable[..., tuple]:
+    """The click handler of ``tab``: the common inputs, the tab's own, the history -> the result widgets.
+
+    gradio reads a handler's signature: its parameter names are the endpoint's (``client.view_api()``),
+    and the parameter that defaults to a ``gr.Progress`` gets the progress tracker. The handler is given
+    the signature a hand-written one would have; it has no docstring, as that would be the endpoint's
+    description.
+    """
+    import gradio as gr
+
+    edit = tab.operation != "text-to-music"
+
+    def handle(*values: Any) -> tuple:
+        common, own = values[: len(_COMMON_INPUTS)], list(values[len(_COMMON_INPUTS) : -2])
+        audio = own.pop(0) if edit else None
+        fields = {**_fields(*common), **tab.fields(*own)}
+        return run(tab.operation, fields, audio, values[-2], values[-1])
+
+    named = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    params = [inspect.Parameter(name, named) for name in (*_COMMON_INPUTS, *tab.inputs, "hist")]
+    progress = inspect.Parameter("progress", named, default=gr.Progress())
+    handle.__signature__ = inspect.Signature([*params, progress])
+    return handle
+
+
+def _input_audio(operation: str, player: "gr.WaveformOptions") -> "gr.Audio":
+    """An edit tab's input audio (an upload, or a result's 'Use as input')."""
+    import gradio as gr
+
+    return gr.Audio(
+        type="filepath",
+        sources=["upload"],
+        label="Input audio",
+        elem_id=f"{operation}-input",
+        waveform_options=player,
+    )
+
+
 def build_ui(service: "ModelService") -> "gr.Blocks":
     """The gradio Blocks of the server (mounted at ``/`` by :func:`fluxmusic.web.app.create_app`)."""
     import gradio as gr
@@ -152,35 +214,17 @@ def build_ui(service: "ModelService") -> "gr.Blocks":
                 )
                 generate = gr.Button("Generate", variant="primary", elem_id="generate")
             with gr.Tab("Variation"):
-                vary_in = gr.Audio(
-                    type="filepath",
-                    sources=["upload"],
-                    label="Input audio",
-                    elem_id="variation-input",
-                    waveform_options=player,
-                )
+                vary_in = _input_audio("variation", player)
                 strength = gr.Slider(0.05, 1.0, value=0.5, step=0.05, label="Strength (1 = text-to-music)")
                 vary = gr.Button("Make a variation", variant="primary")
             with gr.Tab("Inpainting"):
-                inpaint_in = gr.Audio(
-                    type="filepath",
-                    sources=["upload"],
-                    label="Input audio",
-                    elem_id="inpaint-input",
-                    waveform_options=player,
-                )
+                inpaint_in = _input_audio("inpaint", player)
                 with gr.Row():
                     start = gr.Number(value=1.0, label="Region start (s)")
                     end = gr.Number(value=2.0, label="Region end (s)")
                 inpaint = gr.Button("Inpaint the region", variant="primary")
             with gr.Tab("Continuation"):
-                continue_in = gr.Audio(
-                    type="filepath",
-                    sources=["upload"],
-                    label="Input audio",
-                    elem_id="continuation-input",
-                    waveform_options=player,
-                )
+                continue_in = _input_audio("continuation", player)
                 total = gr.Number(value=min(2 * desc["default_duration"], longest), label="Total length (s)")
                 extend = gr.Button("Continue", variant="primary")
         with gr.Row():
@@ -218,70 +262,6 @@ def build_ui(service: "ModelService") -> "gr.Blocks":
         result = [audio, downloads, picture, settings, shown, table, history]
         edit_inputs = [vary_in, inpaint_in, continue_in]
 
-        def on_generate(
-            prompt,
-            negative_prompt,
-            steps,
-            guidance,
-            sampler,
-            seed,
-            bpm,
-            duration,
-            hist,
-            progress=gr.Progress(),  # noqa: B008
-        ):
-            fields = _fields(prompt, negative_prompt, steps, guidance, sampler, seed, bpm)
-            return run("text-to-music", {**fields, "duration": duration}, None, hist, progress)
-
-        def on_vary(
-            prompt,
-            negative_prompt,
-            steps,
-            guidance,
-            sampler,
-            seed,
-            bpm,
-            audio,
-            strength,
-            hist,
-            progress=gr.Progress(),  # noqa: B008
-        ):
-            fields = _fields(prompt, negative_prompt, steps, guidance, sampler, seed, bpm)
-            return run("variation", {**fields, "strength": strength}, audio, hist, progress)
-
-        def on_inpaint(
-            prompt,
-            negative_prompt,
-            steps,
-            guidance,
-            sampler,
-            seed,
-            bpm,
-            audio,
-            start,
-            end,
-            hist,
-            progress=gr.Progress(),  # noqa: B008
-        ):
-            fields = _fields(prompt, negative_prompt, steps, guidance, sampler, seed, bpm)
-            return run("inpaint", {**fields, "regions": [[start, end]]}, audio, hist, progress)
-
-        def on_continue(
-            prompt,
-            negative_prompt,
-            steps,
-            guidance,
-            sampler,
-            seed,
-            bpm,
-            audio,
-            duration,
-            hist,
-            progress=gr.Progress(),  # noqa: B008
-        ):
-            fields = _fields(prompt, negative_prompt, steps, guidance, sampler, seed, bpm)
-            return run("continuation", {**fields, "duration": duration}, audio, hist, progress)
-
         def on_select(hist: list, evt: gr.SelectData) -> tuple:
             row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
             chosen = list(reversed(hist))[row] if 0 <= row < len(hist) else None
@@ -292,10 +272,9 @@ def build_ui(service: "ModelService") -> "gr.Blocks":
                 raise gr.Error("generate something first")
             return files.wav, files.wav, files.wav
 
-        generate.click(on_generate, [*common, duration, history], result, api_name="generate")
-        vary.click(on_vary, [*common, vary_in, strength, history], result, api_name="variation")
-        inpaint.click(on_inpaint, [*common, inpaint_in, start, end, history], result, api_name="inpaint")
-        extend.click(on_continue, [*common, continue_in, total, history], result, api_name="continuation")
+        own_inputs = ([duration], [vary_in, strength], [inpaint_in, start, end], [continue_in, total])
+        for tab, button, own in zip(_TABS, (generate, vary, inpaint, extend), own_inputs, strict=True):
+            button.click(_handler(run, tab), [*common, *own, history], result, api_name=tab.api_name)
         dice.click(lambda: random.randrange(2**31 - 1), None, seed, api_name=False)
         use.click(use_as_input, shown, edit_inputs, api_name=False)
         past_use.click(use_as_input, past_shown, edit_inputs, api_name=False)
