@@ -54,8 +54,8 @@ def build_tiny_pipeline(  # noqa: ANN201
 
     from fluxmusic import FluxMusicPipeline
     from fluxmusic.audio import AudioVAE, GriffinLimVocoder, HifiGanVocoder
-    from fluxmusic.modelfolder.index import PipelineSpec
     from fluxmusic.config import PRESETS
+    from fluxmusic.modelfolder.index import PipelineSpec
     from fluxmusic.text.factory import build_conditioner
 
     torch.manual_seed(seed)

@@ -12,11 +12,11 @@ from safetensors import safe_open
 
 from fluxmusic.checkpoints import CheckpointError
 from fluxmusic.cli import main
+from fluxmusic.model.lora import ship_adapter
 from fluxmusic.modelfolder.bundle import bundle_model_dir
 from fluxmusic.modelfolder.index import MODEL_INDEX
 from fluxmusic.modelfolder.load import load_model_dir
 from fluxmusic.pipeline import FluxMusicPipeline
-from fluxmusic.model.lora import ship_adapter
 
 
 @pytest.fixture(scope="module")

