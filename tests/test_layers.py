@@ -23,7 +23,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 LAYERS: list[tuple[str, ...]] = [
     ("version", "lazy", "errors"),
-    ("config", "files", "seeding", "devices", "hub"),
+    ("config", "files", "seeding", "devices", "ranks", "hub"),
     ("flow",),
     ("sampling",),
     ("model", "audio", "text"),

@@ -17,6 +17,7 @@ import logging
 import math
 import os
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 import torch
 import torch.nn.functional as F
@@ -189,18 +190,22 @@ def prepare_clip(
     return _finish(cropped, orig_sr, start / orig_sr, duration, sample_rate, silence_threshold)
 
 
+class ClipRules(TypedDict, total=False):
+    """The keyword arguments :func:`load_clip` shares with :func:`prepare_clip` (documented there)."""
+
+    offset: float | None
+    generator: torch.Generator | None
+    sample_rate: int
+    silence_threshold: float
+
+
 def load_clip(
-    path: str | os.PathLike[str],
-    duration: float = DEFAULT_DURATION_S,
-    *,
-    offset: float | None = None,
-    generator: torch.Generator | None = None,
-    sample_rate: int = SAMPLE_RATE,
-    silence_threshold: float = SILENCE_THRESHOLD,
+    path: str | os.PathLike[str], duration: float = DEFAULT_DURATION_S, **rules: Unpack[ClipRules]
 ) -> Clip:
     """Apply the training-clip rules to a file, reading only the cropped window.
 
-    Same rules and arguments as :func:`prepare_clip`; the crop is drawn from the file's header length.
+    Same rules and arguments as :func:`prepare_clip` (:class:`ClipRules`); the crop is drawn from the
+    file's header length.
 
     Raises:
         fluxmusic.audio.AudioFileError: The file is missing, unreadable or empty.
@@ -209,22 +214,27 @@ def load_clip(
         Clip.waveform: (round(duration * sample_rate),)
     """
     info = audio_info(path)
-    window = samples_for(duration, info.sample_rate)
+    offset, generator = rules.pop("offset", None), rules.pop("generator", None)
     if offset is None:
-        start = draw_offset(info.num_frames, window, generator)
+        start = draw_offset(info.num_frames, samples_for(duration, info.sample_rate), generator)
         offset = start / info.sample_rate
     cropped = read_audio(path, sample_rate=None, offset=offset, duration=duration, channel=0)
-    return _finish(cropped, info.sample_rate, offset, duration, sample_rate, silence_threshold)
+    return _finish(cropped, info.sample_rate, offset, duration, **rules)
 
 
 def _finish(
-    cropped: Tensor, orig_sr: int, offset_s: float, duration: float, sample_rate: int, threshold: float
+    cropped: Tensor,
+    orig_sr: int,
+    offset_s: float,
+    duration: float,
+    sample_rate: int = SAMPLE_RATE,
+    silence_threshold: float = SILENCE_THRESHOLD,
 ) -> Clip:
     audio = resample(cropped, orig_sr, sample_rate)
     target = samples_for(duration, sample_rate)
     num_valid = min(audio.shape[-1], target)
     try:
-        audio = normalize_peak(audio, silence_threshold=threshold)
+        audio = normalize_peak(audio, silence_threshold=silence_threshold)
         silent = False
     except SilentAudioError:
         logger.debug("silent window at %.3f s", offset_s)

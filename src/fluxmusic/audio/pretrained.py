@@ -23,14 +23,20 @@ P = TypeVar("P", bound="PretrainedComponent")
 class PretrainedComponent:
     """``from_pretrained`` / ``save_pretrained`` for a wrapper around one diffusers or transformers model.
 
-    Subclasses set ``weights_name``, ``default_subfolder`` and ``default_config`` and implement
-    ``_build`` (random weights from a full config), ``_from_folder`` and ``_inner``.
+    Subclasses set ``weights_name``, ``default_subfolder``, ``default_config`` and ``inner_name`` (the
+    attribute, and so the state-dict prefix, that holds the wrapped model) and implement ``_build`` (random
+    weights from a full config) and ``_from_folder``. Put this class before ``nn.Module`` in the bases.
     """
 
     default_repo: ClassVar[str] = "cvssp/audioldm2"
     default_subfolder: ClassVar[str]
     weights_name: ClassVar[str]
     default_config: ClassVar[dict[str, Any]]
+    inner_name: ClassVar[str]
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__()  # nn.Module's, next in the subclass's bases
+        setattr(self, self.inner_name, inner)
 
     @classmethod
     def _build(cls: type[P], config: dict[str, Any], given: dict[str, Any]) -> P:
@@ -64,7 +70,7 @@ class PretrainedComponent:
         return cls._build({**cls.default_config, **given}, given).to(device=device, dtype=dtype)  # type: ignore[attr-defined]
 
     def _inner(self) -> Any:
-        raise NotImplementedError
+        return getattr(self, self.inner_name)
 
     @classmethod
     def from_pretrained(

@@ -115,10 +115,11 @@ class AudioVAE(PretrainedComponent, nn.Module):
     default_subfolder = "vae"
     weights_name = "diffusion_pytorch_model.safetensors"
     default_config = AUDIOLDM2_VAE_CONFIG
+    inner_name = "autoencoder"
+    autoencoder: nn.Module
 
     def __init__(self, autoencoder: nn.Module) -> None:
-        super().__init__()
-        self.autoencoder = autoencoder
+        super().__init__(autoencoder)
         self.decode_dtype: torch.dtype | None = None  # None: as stored / force_upcast; see lean_decode_
         self._channels_last = False
 
@@ -168,9 +169,6 @@ class AudioVAE(PretrainedComponent, nn.Module):
             str(folder), use_safetensors=True, local_files_only=True, torch_dtype=dtype
         )
         return cls(kl)
-
-    def _inner(self) -> Any:
-        return self.autoencoder
 
     @property
     def config(self) -> dict[str, Any]:

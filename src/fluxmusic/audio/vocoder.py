@@ -76,10 +76,8 @@ class HifiGanVocoder(PretrainedComponent, nn.Module):
     default_subfolder = "vocoder"
     weights_name = "model.safetensors"
     default_config = AUDIOLDM2_VOCODER_CONFIG
-
-    def __init__(self, hifigan: nn.Module) -> None:
-        super().__init__()
-        self.hifigan = hifigan
+    inner_name = "hifigan"
+    hifigan: nn.Module
 
     def lean_(self, dtype: torch.dtype = torch.bfloat16) -> HifiGanVocoder:
         """Run in ``dtype`` (weights cast; waveforms still come back as float32).
@@ -109,9 +107,6 @@ class HifiGanVocoder(PretrainedComponent, nn.Module):
         from transformers import SpeechT5HifiGan
 
         return cls(SpeechT5HifiGan.from_pretrained(str(folder), use_safetensors=True, local_files_only=True))
-
-    def _inner(self) -> Any:
-        return self.hifigan
 
     @property
     def sample_rate(self) -> int:

@@ -142,7 +142,7 @@ class MiniLMConditioner(TextConditioner):
 
     @property
     def pooled_dim(self) -> int:
-        return int(self.encoder.config.hidden_size)
+        return self.txt_dim  # the pooled vector is the mean of the token states
 
     @property
     def device(self) -> torch.device:

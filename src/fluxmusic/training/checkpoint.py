@@ -47,6 +47,7 @@ from fluxmusic.training.guard import NonFiniteError, nonfinite_tensors
 
 __all__ = [
     "CHECKPOINT_RE",
+    "KEEP_LAST",
     "checkpoint_name",
     "clean_stale",
     "latest_checkpoint",
@@ -62,6 +63,8 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_RE = re.compile(r"^step_(\d{6,})$")
 STATE_NAME = "training_state.pt"
 LATEST_NAME = "latest"
+KEEP_LAST = 3
+"""Checkpoints kept by default (``run.keep_last``), the newest included."""
 
 
 def checkpoint_name(step: int) -> str:
@@ -133,7 +136,7 @@ def save_checkpoint(
     config_json: Mapping[str, Any],
     training_state: Mapping[str, Any],
     extra_files: Mapping[str, Callable[[Path], None]] | None = None,
-    keep_last: int = 3,
+    keep_last: int = KEEP_LAST,
 ) -> Path:
     """Write checkpoint ``step`` atomically, point ``latest`` at it, and prune old checkpoints.
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
-import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from fluxmusic.errors import InputError
+from fluxmusic.ranks import Ranks
 
 __all__ = ["GIANT_PRESETS", "DistContext", "choose_strategy", "init_distributed", "no_sync", "wrap_model"]
 
@@ -30,12 +30,10 @@ GIANT_PRESETS = ("giant", "giant_full", "biggiant")
 
 @dataclass(frozen=True)
 class DistContext:
-    """This process's place in the job.
+    """This process's place in the job: ``rank``, ``world_size`` and ``local_rank`` are the
+    :class:`fluxmusic.ranks.Ranks` read from torchrun's environment (``world_size`` is its ``world``).
 
     Attributes:
-        rank: Global rank.
-        world_size: Number of processes.
-        local_rank: Rank on this node (picks the GPU).
         device: The device this process trains on.
         backend: ``nccl``, ``gloo`` or ``None`` (single process, no process group).
     """
@@ -102,9 +100,8 @@ def init_distributed(device: str = "auto", timeout_minutes: float = 30.0) -> Dis
     Returns:
         The :class:`DistContext` (single-process when ``WORLD_SIZE`` is unset or 1).
     """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    ranks = Ranks.from_env()
+    world, rank, local_rank = ranks.world, ranks.rank, ranks.local_rank
     dev = _pick_device(device, local_rank)
     if world <= 1:
         return DistContext(0, 1, 0, dev, None)

@@ -12,6 +12,8 @@ from typing import Any
 from fluxmusic.config import PRESETS, MusicFluxConfig
 from fluxmusic.errors import InputError
 from fluxmusic.modelfolder.registry import component_types
+from fluxmusic.sampling import FALLBACKS
+from fluxmusic.training.checkpoint import KEEP_LAST
 
 __all__ = [
     "AdamWConfig",
@@ -70,7 +72,7 @@ class BaseRunConfig:
     max_steps: int = 1000
     log_every: int = 10
     checkpoint_every: int = 500
-    keep_last: int = 3
+    keep_last: int = KEEP_LAST
     export: bool = True
     tensorboard: bool = True
     threads: int = 0
@@ -345,8 +347,8 @@ class SampleConfig:
 
     every: int = 0
     prompts: tuple[str, ...] = ()
-    steps: int = 50
-    guidance: float = 7.0
+    steps: int = FALLBACKS["steps"]  # the sampler defaults of generation
+    guidance: float = FALLBACKS["guidance"]
     negative_prompt: str = ""
     duration: float = 0.0
     seed: int = 2024
