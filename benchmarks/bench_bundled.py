@@ -16,7 +16,6 @@ that is stopped keeps the rows it finished.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import platform
 import time
@@ -39,7 +38,7 @@ from fluxmusic.evaluation.benchmark import (
 )
 from fluxmusic.evaluation.demo_records import load_waveforms
 from fluxmusic.evaluation.judge import format_report, load_or_train_classifier
-from fluxmusic.files import atomic_write_text
+from fluxmusic.files import atomic_write_json
 from fluxmusic.modelfolder import bundled_model_dir
 from fluxmusic.pipeline import FluxMusicPipeline
 from fluxmusic.text.tempo import prompt_bpm
@@ -76,20 +75,11 @@ def save_spectrograms(
     return paths
 
 
-def finite(value: Any) -> Any:
-    """The report with NaN / inf floats as None (strict JSON)."""
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def write_report(path: Path, report: dict[str, Any]) -> None:
     """Write the report as strict JSON, atomically (a stopped run never leaves half a file)."""
-    atomic_write_text(path, json.dumps(finite(report), indent=2, allow_nan=False) + "\n")
+    atomic_write_json(path, report)
 
 
 def fmt(value: Any, spec: str = ".3f") -> str:

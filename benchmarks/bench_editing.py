@@ -26,7 +26,6 @@ model's own renders of built-in captions, and only distances, joins and timing a
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from fluxmusic.evaluation.benchmark import Scorer, held_out_prompts
 from fluxmusic.evaluation.demo_records import load_waveforms
 from fluxmusic.evaluation.frechet import frechet_distance
 from fluxmusic.evaluation.judge import load_or_train_classifier
-from fluxmusic.files import atomic_write_text
+from fluxmusic.files import atomic_write_json
 from fluxmusic.pipeline import FluxMusicPipeline
 from fluxmusic.pipeline.edit_inputs import CROSSFADE_SECONDS
 from fluxmusic.pipeline.editing import frame_samples
@@ -343,12 +342,6 @@ def show(name: str, report: dict[str, Any]) -> None:
         print("  " + "  ".join(f"{k}={fmt(v)}" for k, v in extra.items() if not isinstance(v, (dict, list))))
 
 
-def finite(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite(v) for v in value]
-    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -402,7 +395,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         report[name] = {**globals()[f"section_{name}"](bench), "wall_s": time.perf_counter() - start}
         show(name, report[name])
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(args.out, json.dumps(finite(report), indent=2, allow_nan=False) + "\n")
+        atomic_write_json(args.out, report)
     print(f"\nwrote {args.out}")
     return report
 

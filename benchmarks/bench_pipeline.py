@@ -24,10 +24,10 @@ import psutil
 import torch
 
 from fluxmusic.audio import AudioVAE, HifiGanVocoder
-from fluxmusic.modelfolder.index import PipelineSpec
 from fluxmusic.config import PRESETS
 from fluxmusic.flow import classifier_free_guidance, sample
 from fluxmusic.model import MusicFlux, image_ids, pack, text_ids, unpack
+from fluxmusic.modelfolder.index import PipelineSpec
 from fluxmusic.pipeline import FluxMusicPipeline
 from fluxmusic.text.conditioner import FluxMusicConditioner
 

@@ -43,7 +43,7 @@ import torch
 from fluxmusic.evaluation.benchmark import Scorer, held_out_prompts
 from fluxmusic.evaluation.demo_records import read_records
 from fluxmusic.evaluation.judge import load_or_train_classifier
-from fluxmusic.files import atomic_write_text
+from fluxmusic.files import atomic_write_json
 from fluxmusic.modelfolder import bundled_model_dir
 from fluxmusic.pipeline import FluxMusicPipeline
 from fluxmusic.pipeline.prepare import prepare
@@ -188,12 +188,6 @@ def acceptance(rows: dict[str, dict[str, Any]], candidate: str, reference: str) 
     return out
 
 
-def finite(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite(v) for v in value]
-    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -329,7 +323,7 @@ def finish(report: dict[str, Any], out: Path) -> dict[str, Any]:
         for key, m in report["acceptance"]["metrics"].items():
             print(f"  {key}: difference {m['difference']:+.3f}, seed sd {m['noise_sd']:.3f}")
     report["complete"] = True
-    atomic_write_text(out, json.dumps(finite(report), indent=2) + "\n")
+    atomic_write_json(out, report)
     print(f"wrote {out}")
     return report
 

@@ -41,9 +41,9 @@ from bench_transformer import forward_flops, reference_rope
 from torch import Tensor
 
 from fluxmusic.config import PRESETS
-from fluxmusic.seeding import generator
 from fluxmusic.flow import flow_matching_loss, interpolate, velocity_target
 from fluxmusic.model import MusicFlux, image_ids, pack, text_ids
+from fluxmusic.seeding import generator
 from fluxmusic.text.base import TextEmbedding
 from fluxmusic.training.config import TrainConfig
 from fluxmusic.training.ema import EMA

@@ -9,15 +9,26 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
+import math
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fluxmusic.errors import WriteError
 
-__all__ = ["atomic_write", "atomic_write_text", "describe_write_error", "sha256_file", "umask_mode"]
+__all__ = [
+    "atomic_write",
+    "atomic_write_json",
+    "atomic_write_text",
+    "describe_write_error",
+    "json_safe",
+    "sha256_file",
+    "umask_mode",
+]
 
 
 def umask_mode(mode: int = 0o666) -> int:
@@ -78,6 +89,20 @@ def describe_write_error(path: str | os.PathLike[str], err: OSError) -> str:
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinite floats (in nested dicts, lists and tuples) replaced by None."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def atomic_write_json(path: str | os.PathLike[str], value: Any) -> Path:
+    """Write ``value`` as strict, indented JSON (non-finite floats as null), atomically."""
+    return atomic_write_text(path, json.dumps(json_safe(value), indent=2, allow_nan=False) + "\n")
 
 
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 22) -> str:
