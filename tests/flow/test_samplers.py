@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
@@ -29,20 +27,11 @@ def test_heun_exact_on_field_linear_in_t(shift: float) -> None:
     torch.testing.assert_close(out, x1 - a - b / 2, atol=1e-6, rtol=0)
 
 
-def _smooth_field(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    # dx/dt = -x * cos(3 t) + sin(t)  (smooth, non-linear in t)
-    tt = t.to(torch.float64)[:, None]
-    return -x * torch.cos(3 * tt) + torch.sin(tt)
 
 
 @pytest.mark.parametrize("method,order", [("euler", 1), ("heun", 2), ("midpoint", 2)])
-def test_convergence_order(method: str, order: int) -> None:
-    x1 = torch.linspace(-2, 2, 8, dtype=torch.float64)[None].repeat(2, 1)
-    fine = sample(_smooth_field, x1, steps=4096, method="heun")
-    errors = [
-        (sample(_smooth_field, x1, steps=n, method=method) - fine).abs().max().item() for n in (64, 128, 256)
-    ]
-    rates = [math.log2(errors[i] / errors[i + 1]) for i in range(2)]
+def test_convergence_order(method: str, order: int, convergence) -> None:
+    errors, rates = convergence(method)
     for rate in rates:
         assert abs(rate - order) < 0.25, (method, errors, rates)
 
