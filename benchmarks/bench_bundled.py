@@ -75,8 +75,6 @@ def save_spectrograms(
     return paths
 
 
-
-
 def write_report(path: Path, report: dict[str, Any]) -> None:
     """Write the report as strict JSON, atomically (a stopped run never leaves half a file)."""
     atomic_write_json(path, report)

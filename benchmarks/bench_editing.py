@@ -342,8 +342,6 @@ def show(name: str, report: dict[str, Any]) -> None:
         print("  " + "  ".join(f"{k}={fmt(v)}" for k, v in extra.items() if not isinstance(v, (dict, list))))
 
 
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=None, help="model folder or name (default: the bundled model)")

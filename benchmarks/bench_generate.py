@@ -10,8 +10,10 @@ timed one on another prompt.
   float64 rotary path, 50 Euler steps, guidance 7, conditional and unconditional passes as separate
   batch-1 forwards, T5 resident (bf16: fp32 does not fit this machine), CLAP, VAE and vocoder in fp32,
   the reference sampling script's text mode.
-- ``default``: ours with the model folder's defaults (``pipe.settings()``): bf16 autocast with batched
-  guidance, T5 blocks streamed from the safetensors files, bf16 channels-last VAE decode, bf16 vocoder.
+- ``default``: ours as ``FluxMusicPipeline.from_pretrained("small")`` builds it, with its defaults
+  (``pipe.settings()``: the ``balanced`` preset): bf16 autocast with batched guidance, T5 blocks streamed
+  from the safetensors files, bf16 channels-last VAE decode, bf16 vocoder (``load_released``'s lean
+  stages).
 - ``preset:NAME``: the same with each quality preset the sampling module defines.
 - ``lean-checks``: each lean stage against its full-precision form (T5 int8 vs bf16, VAE, vocoder).
 
@@ -152,11 +154,11 @@ def build_pipeline(args: argparse.Namespace, reference: bool) -> Any:
     from fluxmusic.audio import AudioVAE, HifiGanVocoder
     from fluxmusic.config import PRESETS
     from fluxmusic.model import MusicFlux
-    from fluxmusic.modelfolder.released import released_spec
+    from fluxmusic.modelfolder.released import lean_audio_, lean_text, released_spec
     from fluxmusic.pipeline import FluxMusicPipeline
     from fluxmusic.text import ClapTextEncoder, FluxMusicConditioner, byte_level_tokenizer
 
-    stream = args.t5 == "stream"
+    stream = lean_text(torch.device("cpu")) if args.t5 == "auto" else args.t5 == "stream"
     if reference:  # resident, as the reference holds it, unless the shared machine cannot spare 12 GB
         stream = psutil.virtual_memory().available < 12e9
         print(f"  reference T5: {'streamed (machine short of memory)' if stream else 'resident bf16'}")
@@ -167,9 +169,8 @@ def build_pipeline(args: argparse.Namespace, reference: bool) -> Any:
     )
     text = FluxMusicConditioner(t5, clap, "reference-sampling" if reference else "training")
     vae, vocoder = AudioVAE.from_config(), HifiGanVocoder.from_config()
-    if not reference:
-        vae.lean_decode_()
-        vocoder.lean_()
+    if not reference:  # as FluxMusicPipeline.from_pretrained("small") on this machine
+        lean_audio_(vae, vocoder, torch.device("cpu"))
     dtype = "float32" if reference else "auto"
     transformer = MusicFlux.random(PRESETS["small"])
     return FluxMusicPipeline(
@@ -333,7 +334,10 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.24)
     parser.add_argument("--reference-steps", type=int, default=50)
     parser.add_argument(
-        "--t5", default="stream", choices=("stream", "resident"), help="our T5 (default stream)"
+        "--t5",
+        default="auto",
+        choices=("auto", "stream", "resident"),
+        help="our T5 (default auto: as from_pretrained loads it, streamed on a CPU)",
     )
     parser.add_argument("--weights-dir", default=None, help="where the random T5 weights are written once")
     parser.add_argument("--only", nargs="*", default=None, help="configurations to run (default all)")

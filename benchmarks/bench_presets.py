@@ -188,8 +188,6 @@ def acceptance(rows: dict[str, dict[str, Any]], candidate: str, reference: str) 
     return out
 
 
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=None, help="model folder (default: the bundled model)")

@@ -1,15 +1,16 @@
 """``SampleSettings``: every choice that shapes a generated clip, resolved once and checked once.
 
 A request's settings come from four places, in order: what the caller passed, the *quality preset* the
-caller named (``draft``, ``balanced``, ``best``: the model folder's ``defaults["presets"]``, else
-:data:`FALLBACK_PRESETS`), the model folder's other ``defaults`` (``fluxmusic.json``), and the fallbacks
-below (the reference's: 50 Euler steps, guidance 7). :meth:`SampleSettings.resolve` merges them; the
-dataclass validates every value in ``__post_init__`` (``ValueError``/``TypeError`` naming the argument)
-and is what the pipeline returns in ``AudioOutput.settings`` and what the sidecar files record.
+caller named (``draft``, ``balanced``, ``best``, ``reference``: the model folder's
+``defaults["presets"]``, else :data:`FALLBACK_PRESETS`), the model folder's other ``defaults``
+(``fluxmusic.json``), and the fallbacks below (the reference's: 50 Euler steps, guidance 7).
+:meth:`SampleSettings.resolve` merges them; the dataclass validates every value in ``__post_init__``
+(``ValueError``/``TypeError`` naming the argument) and is what the pipeline returns in
+``AudioOutput.settings`` and what the sidecar files record.
 
 A preset sets only how the flow is integrated (:data:`PRESET_KEYS`: sampler, steps, shift, step-cache
 threshold), never what is asked for (guidance, prompt), so every preset of a model aims at the same clip
-at a different cost. ``balanced`` is the model's plain defaults unless its folder says otherwise.
+at a different cost. ``reference`` is the reference sampling script's 50 uniform Euler steps.
 """
 
 from __future__ import annotations
@@ -58,12 +59,14 @@ PRESET_KEYS: tuple[str, ...] = ("sampler", "steps", "shift", "cache_threshold")
 
 FALLBACK_PRESETS: dict[str, dict[str, Any]] = {
     "draft": {"sampler": "ab2", "steps": 8, "shift": 3.0},
-    "balanced": {},
+    "balanced": {"sampler": "ab2", "steps": 16, "shift": 3.0},
     "best": {"sampler": "ab2", "steps": 32, "shift": 3.0},
+    "reference": {"sampler": "euler", "steps": 50, "shift": 1.0, "cache_threshold": 0.0},
 }
-"""Presets of a model folder that defines none: ``balanced`` is its plain defaults; ``draft`` and ``best``
-are the solver settings measured on the bundled model (docs/performance.md), without step caching,
-whose threshold is calibrated per model."""
+"""Presets of a model folder that defines none (the released sizes among them): ``draft``, ``balanced``
+and ``best`` are the solver settings measured on the bundled model, where ``balanced`` equals 50 Euler
+steps within the sampling noise (docs/performance.md); ``reference`` is the reference's sampling. None
+turns on step caching, whose threshold is calibrated per model."""
 
 DEFAULT_KEYS: tuple[str, ...] = tuple(FALLBACKS)
 """The settings a model folder's ``defaults`` may set; it may also hold ``presets``, a table of quality

@@ -88,9 +88,7 @@ def test_missing_folder_and_offline_hub(tmp_path: Path, monkeypatch: pytest.Monk
     with pytest.raises(WeightsNotFoundError, match="missing config.json, model.safetensors"):
         HifiGanVocoder.from_pretrained(tmp_path)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(
-        WeightsNotFoundError, match=r"cvssp/audioldm2/vocoder/config\.json.*offline"
-    ) as err:
+    with pytest.raises(WeightsNotFoundError, match=r"cvssp/audioldm2/vocoder/config\.json.*offline") as err:
         HifiGanVocoder.from_pretrained("cvssp/audioldm2", cache_dir=tmp_path / "cache")
     assert "\n" not in str(err.value)
 

@@ -13,8 +13,6 @@ from fluxmusic.flow.names import EVALS_PER_STEP, MULTISTEP
 MULTI = sorted(MULTISTEP)
 
 
-
-
 def test_multistep_samplers_are_registered_at_one_call_per_step() -> None:
     for name in MULTI:
         assert name in SAMPLERS and EVALS_PER_STEP[name] == 1
@@ -87,7 +85,6 @@ def test_start_time_stays_second_order(method: str, field) -> None:
     x = torch.linspace(-1, 1, 6, dtype=torch.float64)[None]
     fine = sample(field, x, steps=4096, method="heun", t_start=0.6)
     errors = [
-        (sample(field, x, steps=n, method=method, t_start=0.6) - fine).abs().max().item()
-        for n in (64, 128)
+        (sample(field, x, steps=n, method=method, t_start=0.6) - fine).abs().max().item() for n in (64, 128)
     ]
     assert abs(math.log2(errors[0] / errors[1]) - 2) < 0.3, errors

@@ -27,8 +27,6 @@ def test_heun_exact_on_field_linear_in_t(shift: float) -> None:
     torch.testing.assert_close(out, x1 - a - b / 2, atol=1e-6, rtol=0)
 
 
-
-
 @pytest.mark.parametrize("method,order", [("euler", 1), ("heun", 2), ("midpoint", 2)])
 def test_convergence_order(method: str, order: int, convergence) -> None:
     errors, rates = convergence(method)

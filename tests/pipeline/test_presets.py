@@ -29,10 +29,18 @@ def _resolve(defaults: dict, **given: object) -> SampleSettings:
 
 
 def test_qualities_and_fallbacks() -> None:
-    assert QUALITIES == ("draft", "balanced", "best")
-    assert set(FALLBACK_PRESETS) == set(QUALITIES) and FALLBACK_PRESETS["balanced"] == {}
+    assert QUALITIES == ("draft", "balanced", "best", "reference")
+    assert set(FALLBACK_PRESETS) == set(QUALITIES)
     for preset in FALLBACK_PRESETS.values():
         assert set(preset) <= set(PRESET_KEYS)
+    steps = [_resolve({}, quality=q).steps for q in QUALITIES]
+    assert steps == sorted(steps)  # cheapest first
+    assert FALLBACK_PRESETS["reference"] == {
+        "sampler": "euler",
+        "steps": 50,
+        "shift": 1.0,
+        "cache_threshold": 0.0,
+    }
 
 
 def test_a_preset_sits_between_the_caller_and_the_model_defaults() -> None:
@@ -42,10 +50,20 @@ def test_a_preset_sits_between_the_caller_and_the_model_defaults() -> None:
     assert (draft.sampler, draft.steps, draft.guidance, draft.shift) == ("ab2", 4, 2.5, 1.0)
     assert _resolve(defaults, quality="draft", steps=6).steps == 6  # explicit values win
     assert _resolve(defaults, quality="best").shift == 2.0
-    # a quality the folder leaves out comes from the fallbacks; balanced is the plain defaults
-    assert _resolve(defaults, quality="balanced") == _resolve(defaults)
+    # a quality the folder leaves out comes from the fallbacks
+    balanced = _resolve(defaults, quality="balanced")
+    assert (balanced.sampler, balanced.steps, balanced.guidance) == ("ab2", 16, 2.5)
     no_presets = {"steps": 30}
     assert _resolve(no_presets, quality="draft").steps == FALLBACK_PRESETS["draft"]["steps"]
+    reference = _resolve(
+        {"steps": 30, "sampler": "ab2", "shift": 3.0, "cache_threshold": 0.2}, quality="reference"
+    )
+    assert (reference.sampler, reference.steps, reference.shift, reference.cache_threshold) == (
+        "euler",
+        50,
+        1.0,
+        0,
+    )
 
 
 def test_unknown_quality_is_named() -> None:
@@ -101,9 +119,9 @@ def test_pipeline_call_takes_quality(tiny_pipeline: FluxMusicPipeline) -> None:
 def test_bundled_model_presets() -> None:
     defaults = json.loads((bundled_model_dir() / "fluxmusic.json").read_text())["defaults"]
     presets = check_defaults(defaults)["presets"]
-    assert set(presets) == set(QUALITIES)
+    assert set(presets) == {"draft", "balanced", "best"}  # reference: the fallback, 50 Euler steps
     cost = {name: _resolve(defaults, quality=name).steps for name in QUALITIES}
-    assert cost["draft"] < cost["balanced"] < cost["best"]
+    assert cost["draft"] < cost["balanced"] < cost["best"] < cost["reference"] == 50
     # balanced is the model's plain default
     assert _resolve(defaults, quality="balanced") == _resolve(defaults)
 

@@ -322,14 +322,15 @@ def add_generate(sub: argparse._SubParsersAction) -> None:
         "--sampler",
         default=None,
         choices=SAMPLERS,
-        help="ODE sampler (default: the model's; euler for released sizes, as the reference)",
+        help="ODE sampler (default: the model's; ab2 for the bundled model and released sizes)",
     )
     p.add_argument(
         "--quality",
         default=None,
         choices=QUALITIES,
         help="sampling preset of the model (sampler, steps, shift, step caching; docs/performance.md); "
-        "--steps, --sampler, --shift and --cache-threshold override it (default: the model's defaults)",
+        "reference = the reference's 50 Euler steps; --steps, --sampler, --shift and --cache-threshold "
+        "override it (default: the model's defaults, balanced for the bundled model and released sizes)",
     )
     p.add_argument(
         "--cache-threshold",

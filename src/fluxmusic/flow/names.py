@@ -13,6 +13,7 @@ EVALS_PER_STEP: dict[str, int] = {"euler": 1, "heun": 2, "midpoint": 2, "ab2": 1
 MULTISTEP: frozenset[str] = frozenset({"ab2", "dpmpp_2m"})
 """Samplers that reuse earlier steps' evaluations (their history restarts with every ``sample`` call)."""
 
-QUALITIES: tuple[str, ...] = ("draft", "balanced", "best")
+QUALITIES: tuple[str, ...] = ("draft", "balanced", "best", "reference")
 """The sampling presets, cheapest first (``fluxmusic generate --quality``; ``fluxmusic.sampling`` resolves
-them from a model folder's ``defaults["presets"]``)."""
+them from a model folder's ``defaults["presets"]``); ``reference`` is the reference sampling script's
+integration (50 uniform Euler steps)."""

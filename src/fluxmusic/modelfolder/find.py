@@ -15,9 +15,11 @@ __all__ = ["load_components"]
 
 
 def load_components(
-    name_or_path: str | Path | None, device: torch.device, text_mode: str = "training"
+    name_or_path: str | Path | None, device: torch.device, text_mode: str = "training", lean: bool = True
 ) -> tuple[Components, bool]:
     """Find a model by name: ``None``/``"bundled"``, a released size, or a model folder.
+
+    ``lean``: a released size's lean stages (``fluxmusic.modelfolder.released.load_released``).
 
     Returns:
         (the components, whether they are a released size).
@@ -28,7 +30,7 @@ def load_components(
     """
     name = BUNDLED_NAME if name_or_path is None else str(name_or_path)
     if name in RELEASED:
-        return load_released(name, device, text_mode=text_mode), True
+        return load_released(name, device, text_mode=text_mode, lean=lean), True
     if name == BUNDLED_NAME:
         folder = bundled_model_dir()
         if not folder.is_dir():

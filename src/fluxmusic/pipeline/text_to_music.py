@@ -98,6 +98,7 @@ class FluxMusicPipeline(EditingMethods):
         dtype: str | torch.dtype | None = "auto",
         text_mode: str = "training",
         release_text_encoder: bool | None = None,
+        lean: bool = True,
     ) -> FluxMusicPipeline:
         """Load a pipeline by name or folder.
 
@@ -111,13 +112,16 @@ class FluxMusicPipeline(EditingMethods):
             text_mode: ``training`` (matches how FluxMusic was trained) or ``reference-sampling`` (how
                 its sampling script encodes prompts); T5 + CLAP only.
             release_text_encoder: Free text-encoder weights after encoding (default: on for released sizes).
+            lean: Released sizes: stream T5-XXL's blocks from disk on a CPU (bit-identical, about 9 GB
+                less memory) and decode with the VAE and vocoder in bf16 where bf16 is native (within 2%
+                of fp32); ``False`` keeps every stage resident in its own precision. Model folders: no effect.
 
         Raises:
             fluxmusic.hub.WeightsNotFoundError: files missing (offline); one line naming each.
             ValueError: unknown name or a malformed model folder.
         """
         dev = resolve_device(device)
-        parts, released = load_components(name_or_path, dev, text_mode=text_mode)
+        parts, released = load_components(name_or_path, dev, text_mode=text_mode, lean=lean)
         release = released if release_text_encoder is None else release_text_encoder
         return cls(
             parts.transformer,
@@ -353,8 +357,9 @@ class FluxMusicPipeline(EditingMethods):
                 model): the tempo of every clip, or one per prompt (``None`` entries: read from that
                 prompt). Default: read from each prompt ("132 BPM", else a tempo word such as "slow",
                 :func:`fluxmusic.text.tempo.prompt_bpm`); a prompt naming no tempo gets none.
-            quality: ``"draft"``, ``"balanced"`` or ``"best"``: the model's sampling preset (sampler, steps,
-                shift, cache threshold; docs/performance.md); explicit arguments override it.
+            quality: ``"draft"``, ``"balanced"``, ``"best"`` or ``"reference"`` (the reference's 50 Euler
+                steps): the model's sampling preset (sampler, steps, shift, cache threshold;
+                docs/performance.md); explicit arguments override it.
             cache_threshold: Step caching: reuse the transformer blocks' output on steps whose input changed
                 by less than this (0 = off; fallback 0).
 
