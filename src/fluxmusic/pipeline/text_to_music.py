@@ -33,6 +33,7 @@ from fluxmusic.pipeline.prepare import prepare
 from fluxmusic.pipeline.request import tempo_rows
 from fluxmusic.sampling import SETTING_FIELDS, SampleSettings
 from fluxmusic.text.base import TextConditioner, TextEmbedding
+from fluxmusic.text.cache import EmbeddingMemo
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class FluxMusicPipeline(EditingMethods):
         self.spec = spec or PipelineSpec()
         self.release_text_encoder = release_text_encoder
         self.text_encoder_entry = text_encoder_entry
+        self.text_memo = EmbeddingMemo()
         cfg = transformer.config
         if (text_encoder.txt_dim, text_encoder.pooled_dim) != (cfg.context_in_dim, cfg.vec_in_dim):
             raise InputError(
@@ -187,14 +189,15 @@ class FluxMusicPipeline(EditingMethods):
         return tempo_rows(self.transformer.config.has_tempo_input, prompts, bpm, num_per_prompt, self.device)
 
     def encode_prompts(self, prompts: list[str], negative: list[str]) -> TextEmbedding:
-        """Conditional rows then unconditional rows, each unique prompt encoded once.
+        """Conditional rows then unconditional rows; each prompt encoded alone, once per warm process
+        while it stays among the last 16 (``self.text_memo``).
 
         Shapes:
             B prompts and B negatives -> TextEmbedding of 2B rows.
         """
         unique = list(dict.fromkeys(prompts + negative))
         with torch.inference_mode():
-            table = self.text_encoder.encode(unique)
+            table = self.text_memo.encode(self.text_encoder, unique)
         if self.release_text_encoder:
             self.text_encoder.release()
         rows = [unique.index(p) for p in prompts + negative]

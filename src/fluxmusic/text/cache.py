@@ -1,6 +1,7 @@
-"""On-disk cache of text embeddings: encode each (encoder, mode, prompt) once.
+"""Caches of text embeddings: on disk (encode each (encoder, mode, prompt) once, ever) and in memory (the
+last prompts of a warm process, the unconditional one above all).
 
-One safetensors file per prompt, named by the sha256 of (``conditioner.cache_key``, mode, prompt) and
+On disk: one safetensors file per prompt, named by the sha256 of (``conditioner.cache_key``, mode, prompt) and
 stored under a two-character fan-out folder. Files are written to a temporary name and renamed into
 place, so readers never see a partial file and concurrent writers of the same prompt are harmless.
 """
@@ -12,6 +13,7 @@ import json
 import logging
 import os
 import uuid
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from safetensors.torch import save_file
 
 from fluxmusic.text.base import TextConditioner, TextEmbedding
 
-__all__ = ["CachedConditioner", "EmbeddingCache"]
+__all__ = ["CachedConditioner", "EmbeddingCache", "EmbeddingMemo"]
 
 logger = logging.getLogger(__name__)
 
@@ -142,3 +144,48 @@ class CachedConditioner(TextConditioner):
     def to(self, device: torch.device | str) -> CachedConditioner:
         self.conditioner.to(device)
         return self
+
+
+class EmbeddingMemo:
+    """The embeddings of the last ``size`` prompts of one conditioner, in memory.
+
+    Every prompt is encoded on its own (batch 1), so its embedding never depends on which prompts came with
+    it or before it: a warm process (the server, a long prompt file) gives the clip a fresh process gives,
+    and the unconditional prompt, the same on every call, is encoded once. Changing the conditioner (another
+    object) empties the memo. ``hits`` and ``misses`` count prompts served from / added to it.
+
+    Args:
+        size: How many prompts to keep (least recently used dropped first); 0 keeps none.
+
+    Shapes:
+        encode: B prompts -> TextEmbedding with B rows, on the conditioner's device.
+    """
+
+    def __init__(self, size: int = 16) -> None:
+        if size < 0:
+            raise ValueError(f"EmbeddingMemo size must be >= 0, got {size}")
+        self.size = size
+        self.entries: OrderedDict[str, TextEmbedding] = OrderedDict()
+        self.owner: TextConditioner | None = None
+        self.hits = 0
+        self.misses = 0
+
+    def encode(self, conditioner: TextConditioner, prompts: list[str]) -> TextEmbedding:
+        """Each prompt's embedding, from the memo or encoded alone."""
+        if self.owner is not conditioner:
+            self.entries.clear()
+            self.owner = conditioner
+        rows: dict[str, TextEmbedding] = {}
+        for prompt in dict.fromkeys(prompts):
+            if prompt in self.entries:
+                self.entries.move_to_end(prompt)
+                rows[prompt] = self.entries[prompt]
+                self.hits += 1
+                continue
+            rows[prompt] = conditioner.encode([prompt])
+            self.misses += 1
+            if self.size:
+                self.entries[prompt] = rows[prompt]
+                while len(self.entries) > self.size:
+                    self.entries.popitem(last=False)
+        return TextEmbedding.cat([rows[prompt] for prompt in prompts])
